@@ -1,0 +1,213 @@
+// The only place that calls libpng. libpng reports errors with longjmp, which Swift cannot catch, so every
+// call that may fail runs here under setjmp and comes back to Swift as a status code and a message.
+#include "png_io.h"
+
+#include <errno.h>
+#include <png.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t offset;
+    char *message;
+    size_t message_size;
+} reader_state;
+
+static void copy_message(char *message, size_t message_size, const char *text) {
+    if (message == NULL || message_size == 0) return;
+    snprintf(message, message_size, "%s", text);
+}
+
+static void on_error(png_structp png, png_const_charp text) {
+    reader_state *state = (reader_state *)png_get_error_ptr(png);
+    if (state != NULL) copy_message(state->message, state->message_size, text);
+    png_longjmp(png, 1);
+}
+
+static void on_warning(png_structp png, png_const_charp text) {
+    (void)png;
+    (void)text;  // Ancillary-chunk problems (bad CRC on tEXt, unknown sRGB profile, ...) are not fatal.
+}
+
+static void read_from_memory(png_structp png, png_bytep out, png_size_t length) {
+    reader_state *state = (reader_state *)png_get_io_ptr(png);
+    if (length > state->size - state->offset) {
+        png_error(png, "file is truncated (unexpected end of data)");
+    }
+    memcpy(out, state->data + state->offset, length);
+    state->offset += length;
+}
+
+int pngio_decode(const uint8_t *data, size_t size, uint64_t max_pixels, const uint8_t *background,
+                 pngio_info *info, uint8_t **pixels_out, char *message, size_t message_size) {
+    *pixels_out = NULL;
+    memset(info, 0, sizeof(*info));
+    if (size < 8 || png_sig_cmp(data, 0, 8) != 0) {
+        copy_message(message, message_size, size == 0 ? "file is empty" : "not a PNG file (bad signature)");
+        return PNGIO_ERROR;
+    }
+    reader_state state = {data, size, 0, message, message_size};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, on_error, on_warning);
+    if (png == NULL) return PNGIO_OUT_OF_MEMORY;
+    png_infop png_info = png_create_info_struct(png);
+    if (png_info == NULL) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return PNGIO_OUT_OF_MEMORY;
+    }
+    // Written after setjmp, read after longjmp: must be volatile.
+    uint8_t *volatile pixels = NULL;
+    uint8_t *volatile composite = NULL;
+    png_bytep *volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        free(pixels);
+        free(composite);
+        free(rows);
+        png_destroy_read_struct(&png, &png_info, NULL);
+        return PNGIO_ERROR;
+    }
+    png_set_read_fn(png, &state, read_from_memory);
+    // Bound what ancillary chunks (iCCP, zTXt, ...) may allocate; the image itself is bounded by max_pixels.
+    png_set_user_limits(png, 0x7fffffffU, 0x7fffffffU);
+    png_set_chunk_cache_max(png, 1000);
+    png_set_chunk_malloc_max(png, 16u * 1024 * 1024);
+    png_read_info(png, png_info);
+
+    png_uint_32 width = 0, height = 0;
+    int bit_depth = 0, color_type = 0, interlace = 0;
+    png_get_IHDR(png, png_info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
+    info->width = width;
+    info->height = height;
+    info->bit_depth = bit_depth;
+    info->color_type = color_type;
+    info->interlaced = interlace == PNG_INTERLACE_ADAM7;
+    int has_alpha = (color_type & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(png, png_info, PNG_INFO_tRNS) != 0;
+    info->has_alpha = has_alpha;
+    if ((uint64_t)width * (uint64_t)height > max_pixels) {
+        png_destroy_read_struct(&png, &png_info, NULL);
+        return PNGIO_TOO_MANY_PIXELS;
+    }
+
+    // Explicit transforms to 8-bit RGB(A) of the stored samples. No png_set_gamma: Pillow ignores gAMA/iCCP/sRGB.
+    png_set_expand(png);  // palette -> RGB, gray 1/2/4 -> 8, tRNS -> alpha
+    if (bit_depth == 16) png_set_strip_16(png);  // the high byte, as Pillow does for 16-bit RGB(A)
+    if ((color_type & PNG_COLOR_MASK_COLOR) == 0) png_set_gray_to_rgb(png);
+    int composite_alpha = has_alpha && background != NULL;
+    if (has_alpha && !composite_alpha) png_set_strip_alpha(png);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, png_info);
+
+    size_t channels = composite_alpha ? 4 : 3;
+    size_t row_bytes = (size_t)width * channels;
+    if (png_get_rowbytes(png, png_info) != row_bytes) png_error(png, "unexpected row layout after transforms");
+    pixels = malloc(row_bytes * (size_t)height);
+    rows = malloc(sizeof(png_bytep) * (size_t)height);
+    if (pixels == NULL || rows == NULL) {
+        free(pixels);
+        free(rows);
+        png_destroy_read_struct(&png, &png_info, NULL);
+        return PNGIO_OUT_OF_MEMORY;
+    }
+    for (png_uint_32 y = 0; y < height; y++) rows[y] = pixels + (size_t)y * row_bytes;
+    png_read_image(png, rows);
+    png_read_end(png, NULL);  // reads to IEND: a missing IEND or a bad CRC after the image data is an error
+    free(rows);
+    rows = NULL;
+
+    if (composite_alpha) {
+        size_t count = (size_t)width * (size_t)height;
+        composite = malloc(count * 3);
+        if (composite == NULL) {
+            free(pixels);
+            png_destroy_read_struct(&png, &png_info, NULL);
+            return PNGIO_OUT_OF_MEMORY;
+        }
+        for (size_t i = 0; i < count; i++) {
+            unsigned a = pixels[4 * i + 3];
+            for (int c = 0; c < 3; c++) {
+                unsigned value = pixels[4 * i + c] * a + background[c] * (255u - a);
+                composite[3 * i + c] = (uint8_t)((value + 127u) / 255u);
+            }
+        }
+        free(pixels);
+        pixels = composite;
+        composite = NULL;
+    }
+    png_destroy_read_struct(&png, &png_info, NULL);
+    *pixels_out = pixels;
+    return PNGIO_OK;
+}
+
+typedef struct {
+    char *message;
+    size_t message_size;
+} writer_state;
+
+static void on_write_error(png_structp png, png_const_charp text) {
+    writer_state *state = (writer_state *)png_get_error_ptr(png);
+    copy_message(state->message, state->message_size, text);
+    png_longjmp(png, 1);
+}
+
+static void write_to_file(png_structp png, png_bytep data, png_size_t length) {
+    FILE *file = (FILE *)png_get_io_ptr(png);
+    if (fwrite(data, 1, length, file) != length) png_error(png, strerror(errno));
+}
+
+static void flush_file(png_structp png) {
+    FILE *file = (FILE *)png_get_io_ptr(png);
+    if (fflush(file) != 0) png_error(png, strerror(errno));
+}
+
+int pngio_write_rgb8(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height, char *message,
+                     size_t message_size) {
+    FILE *file = fopen(path, "wb");
+    if (file == NULL) {
+        copy_message(message, message_size, strerror(errno));
+        return PNGIO_IO_ERROR;
+    }
+    writer_state state = {message, message_size};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &state, on_write_error, on_warning);
+    png_infop png_info = png == NULL ? NULL : png_create_info_struct(png);
+    if (png_info == NULL) {
+        png_destroy_write_struct(&png, NULL);
+        fclose(file);
+        return PNGIO_OUT_OF_MEMORY;
+    }
+    png_bytep *volatile rows = NULL;
+    if (setjmp(png_jmpbuf(png))) {
+        free(rows);
+        png_destroy_write_struct(&png, &png_info);
+        fclose(file);
+        return PNGIO_IO_ERROR;
+    }
+    png_set_write_fn(png, file, write_to_file, flush_file);
+    png_set_IHDR(png, png_info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, png_info);
+    rows = malloc(sizeof(png_bytep) * (size_t)(height ? height : 1));
+    if (rows == NULL) png_error(png, "out of memory");
+    for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)(pixels + (size_t)y * width * 3);
+    png_write_image(png, rows);
+    png_write_end(png, NULL);
+    free(rows);
+    rows = NULL;
+    png_destroy_write_struct(&png, &png_info);
+    if (fflush(file) != 0 || fsync(fileno(file)) != 0) {
+        copy_message(message, message_size, strerror(errno));
+        fclose(file);
+        return PNGIO_IO_ERROR;
+    }
+    if (fclose(file) != 0) {
+        copy_message(message, message_size, strerror(errno));
+        return PNGIO_IO_ERROR;
+    }
+    return PNGIO_OK;
+}
+
+void pngio_free(void *pointer) { free(pointer); }
+
+const char *pngio_libpng_version(void) { return png_get_libpng_ver(NULL); }

@@ -1,0 +1,161 @@
+import Foundation
+
+/// Hugging Face `ViTForImageClassification`, `DeiTForImageClassification` and
+/// `DeiTForImageClassificationWithTeacher` checkpoints as `save_pretrained` writes them, mapped onto the internal
+/// (timm) naming: renames, plus query/key/value fused into `qkv`.
+enum HuggingFaceDialect: CheckpointDialect {
+    static let positionEmbeddingResampling = PositionEmbeddingResampling.huggingFace
+
+    static func read(files: Checkpoint.Files, config: JSONObject, safetensors: SafeTensorsFile) throws -> (ModelInfo, TensorStore) {
+        let path = files.config
+        var notes: [String] = []
+        let modelType = try config.string("model_type") ?? "vit"
+        guard modelType == "vit" || modelType == "deit" else {
+            throw ViTError.invalidConfiguration(path: path, reason: "model_type '\(modelType)' is not supported (vit, deit)")
+        }
+        let variant = try config.strings("architectures")?.first
+            ?? (modelType == "deit" ? "DeiTForImageClassification" : "ViTForImageClassification")
+        let keys = Set(safetensors.tensors.keys)
+        // save_pretrained writes the base model under "vit." / "deit."; a bare base model has no prefix.
+        let base = ["\(modelType).", ""].first { keys.contains("\($0)embeddings.cls_token") } ?? "\(modelType)."
+
+        let embedDim = try config.int("hidden_size") ?? 768
+        let depth = try config.int("num_hidden_layers") ?? 12
+        let heads = try config.int("num_attention_heads") ?? 12
+        let mlpDim = try config.int("intermediate_size") ?? 3072
+        let imageSize = try config.intOrInts("image_size") ?? [224]
+        let patchSize = try config.intOrInts("patch_size")?.first ?? 16
+        let qkvBias = try config.bool("qkv_bias") ?? true
+        let activation: ViTArchitecture.Activation
+        switch try config.string("hidden_act") ?? "gelu" {
+        case "gelu": activation = .gelu
+        case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": activation = .geluTanh
+        case let other: throw config.fail("hidden_act", "'\(other)' is not supported (gelu, gelu_new, gelu_pytorch_tanh)")
+        }
+        if config.has("num_register_tokens") || config.has("layerscale_value") {
+            throw ViTError.invalidConfiguration(path: path, reason: "\(variant) with registers or LayerScale is not supported")
+        }
+
+        var sources: [String: [String]] = [
+            "cls_token": ["\(base)embeddings.cls_token"],
+            "pos_embed": ["\(base)embeddings.position_embeddings"],
+            "patch_embed.proj.weight": ["\(base)embeddings.patch_embeddings.projection.weight"],
+            "patch_embed.proj.bias": ["\(base)embeddings.patch_embeddings.projection.bias"],
+            "norm.weight": ["\(base)layernorm.weight"],
+            "norm.bias": ["\(base)layernorm.bias"],
+        ]
+        let distillationToken = modelType == "deit"
+        if distillationToken { sources["dist_token"] = ["\(base)embeddings.distillation_token"] }
+        let withTeacher = keys.contains("distillation_classifier.weight")
+        let headName = withTeacher ? "cls_classifier" : "classifier"
+        for part in ["weight", "bias"] {
+            sources["head.\(part)"] = ["\(headName).\(part)"]
+            if withTeacher { sources["head_dist.\(part)"] = ["distillation_classifier.\(part)"] }
+        }
+        for i in 0..<max(depth, 0) {
+            let layer = "\(base)encoder.layer.\(i)", block = "blocks.\(i)"
+            for part in ["weight", "bias"] {
+                sources["\(block).norm1.\(part)"] = ["\(layer).layernorm_before.\(part)"]
+                sources["\(block).attn.qkv.\(part)"] = ["query", "key", "value"].map { "\(layer).attention.attention.\($0).\(part)" }
+                sources["\(block).attn.proj.\(part)"] = ["\(layer).attention.output.dense.\(part)"]
+                sources["\(block).norm2.\(part)"] = ["\(layer).layernorm_after.\(part)"]
+                sources["\(block).mlp.fc1.\(part)"] = ["\(layer).intermediate.dense.\(part)"]
+                sources["\(block).mlp.fc2.\(part)"] = ["\(layer).output.dense.\(part)"]
+            }
+        }
+        var store = TensorStore(file: safetensors, sources: sources)
+        // Present in base-model files and masked-image-modelling checkpoints; classification never uses them.
+        store.ignored = keys.filter { $0.hasPrefix("\(base)pooler.") || $0 == "\(base)embeddings.mask_token" }
+
+        guard let headShape = store.shape("head.weight") else {
+            throw ViTError.missingWeight(path: files.weights, key: "\(headName).weight")
+        }
+        let numClasses = headShape[0]
+        var names: [String]? = nil
+        if let id2label = try config.object("id2label") {
+            var table: [Int: String] = [:]
+            for (key, value) in id2label.values {
+                guard let index = Int(key), let label = value as? String else {
+                    throw id2label.fail(key, "must map a class index to a label")
+                }
+                table[index] = label
+            }
+            if table.count == numClasses, (0..<numClasses).allSatisfy({ table[$0] != nil }) {
+                names = (0..<numClasses).map { table[$0]! }
+            } else if !(table.count == 2 && numClasses != 2) {  // transformers' default id2label is LABEL_0, LABEL_1
+                throw ViTError.invalidConfiguration(path: path, reason: "id2label has \(table.count) entries for \(numClasses) classes")
+            }
+        }
+        let (labels, labelSource) = try resolveLabels(names, count: numClasses, configPath: path)
+
+        let architecture = ViTArchitecture(
+            embedDim: embedDim, depth: depth, heads: heads, mlpDim: mlpDim, patchSize: patchSize,
+            channels: try config.int("num_channels") ?? 3,
+            imageHeight: imageSize[0], imageWidth: imageSize.count > 1 ? imageSize[1] : imageSize[0], numClasses: numClasses,
+            classToken: true, distillationToken: distillationToken, distillationHead: withTeacher, registerTokens: 0,
+            positionEmbeddingIncludesPrefix: true, pooling: .token, preNorm: false, finalNorm: true, poolNorm: false,
+            layerScale: false, qkvBias: qkvBias, layerNormEps: Float(try config.double("layer_norm_eps") ?? 1e-12),
+            activation: activation)
+
+        let preprocessing = try Self.preprocessing(
+            files.preprocessorConfig, modelType: modelType, imageSize: (architecture.imageHeight, architecture.imageWidth), notes: &notes)
+        let info = ModelInfo(
+            name: files.name, weightsPath: files.weights, configPath: files.config,
+            preprocessorConfigPath: files.preprocessorConfig, format: .huggingFace, variant: variant,
+            architecture: architecture, nativeImageSize: (architecture.imageHeight, architecture.imageWidth),
+            preprocessing: preprocessing, labels: labels, labelSource: labelSource,
+            dtypes: Array(Set(safetensors.tensors.values.map(\.dtype.rawValue))).sorted(), notes: notes)
+        return (info, store)
+    }
+
+    /// The image processor's recipe (`ViTImageProcessor`, `DeiTImageProcessor`), from `preprocessor_config.json` or
+    /// the processor's defaults when there is none.
+    static func preprocessing(
+        _ path: String?, modelType: String, imageSize: (Int, Int), notes: inout [String]
+    ) throws -> Preprocessing {
+        let deit = modelType == "deit"
+        guard let path else {
+            notes.append("no preprocessor_config.json: \(deit ? "DeiTImageProcessor" : "ViTImageProcessor") defaults assumed")
+            let resize = deit
+                ? (Int((Double(imageSize.0) * 256 / 224).rounded()), Int((Double(imageSize.1) * 256 / 224).rounded()))
+                : imageSize
+            return Preprocessing(
+                resize: .exact(height: resize.0, width: resize.1), filter: deit ? .bicubic : .bilinear,
+                crop: deit ? imageSize : nil, cropRounding: .floor,
+                mean: deit ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5], std: deit ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5])
+        }
+        let config = try JSONObject(contentsOf: path)
+        func size(_ key: String, default value: (Int, Int)) throws -> (Int, Int) {
+            guard let object = try config.object(key) else {
+                if let square = try config.int(key) { return (square, square) }
+                return value
+            }
+            guard let h = try object.int("height"), let w = try object.int("width"), h > 0, w > 0, h <= 16384, w <= 16384 else {
+                throw config.fail(key, "must have positive 'height' and 'width' (shortest_edge is not supported)")
+            }
+            return (h, w)
+        }
+        guard try config.bool("do_resize") ?? true else {
+            throw config.fail("do_resize", "false is not supported: the image must be resized to the model's input")
+        }
+        let resize = try size("size", default: deit ? (256, 256) : (224, 224))
+        let crop = try config.bool("do_center_crop") ?? deit ? try size("crop_size", default: (224, 224)) : nil
+        let code = try config.int("resample") ?? (deit ? 3 : 2)
+        guard let filter = ResampleFilter(pilCode: code) else { throw config.fail("resample", "\(code) is not a PIL filter") }
+        let normalize = try config.bool("do_normalize") ?? true
+        let mean = normalize ? try config.doubles("image_mean") ?? (deit ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5]) : [0, 0, 0]
+        let std = normalize ? try config.doubles("image_std") ?? (deit ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5]) : [1, 1, 1]
+        guard mean.count == 3, std.count == 3, std.allSatisfy({ $0 > 0 }) else {
+            throw config.fail("image_mean", "and image_std must be 3 numbers (std > 0)")
+        }
+        let rescale = try config.bool("do_rescale") ?? true ? try config.double("rescale_factor") ?? 1 / 255 : 1
+        let output = crop ?? resize
+        guard output == imageSize else {
+            throw ViTError.invalidConfiguration(
+                path: path, reason: "the processor produces \(output.1)×\(output.0) images but the model takes \(imageSize.1)×\(imageSize.0)")
+        }
+        return Preprocessing(
+            resize: .exact(height: resize.0, width: resize.1), filter: filter, crop: crop, cropRounding: .floor,
+            rescale: Float(rescale), mean: mean.map(Float.init), std: std.map(Float.init))
+    }
+}

@@ -1,0 +1,163 @@
+import Foundation
+
+/// A `.safetensors` file, memory-mapped, with every header entry checked against the file.
+///
+/// Layout: an 8-byte little-endian header length `n`, `n` bytes of JSON mapping each tensor name to
+/// `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative to the end of the header), then the data.
+/// Every offset, shape and byte count is checked, with overflow-checked arithmetic, before any tensor is read.
+public final class SafeTensorsFile: @unchecked Sendable {
+    public enum DType: String, Sendable {
+        case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", u8 = "U8", i64 = "I64"
+
+        var byteSize: Int {
+            switch self {
+            case .u8: 1
+            case .f16, .bf16: 2
+            case .f32: 4
+            case .f64, .i64: 8
+            }
+        }
+    }
+
+    public struct TensorInfo: Sendable, Equatable {
+        public let name: String
+        public let dtype: DType
+        public let shape: [Int]
+        /// Byte range inside the data section.
+        let begin: Int
+        let end: Int
+        public var elementCount: Int { shape.reduce(1, *) }
+    }
+
+    /// Headers above this size are refused before they are read.
+    public static let maxHeaderBytes = 100 * 1024 * 1024
+
+    public let path: String
+    public let tensors: [String: TensorInfo]
+    public let metadata: [String: String]
+    private let file: MappedFile
+    private let dataStart: Int
+
+    public convenience init(path: String) throws {
+        try self.init(file: MappedFile(path: path))
+    }
+
+    init(file: MappedFile) throws {
+        self.file = file
+        self.path = file.path
+        let bytes = file.bytes
+        func fail(_ reason: String) -> ViTError { .invalidCheckpoint(path: file.path, reason: reason) }
+        guard bytes.count >= 8 else {
+            throw fail(bytes.isEmpty ? "file is empty" : "file is \(bytes.count) bytes, too short for a header")
+        }
+        var headerLength: UInt64 = 0
+        for i in 0..<8 { headerLength |= UInt64(bytes[i]) << (8 * UInt64(i)) }
+        guard headerLength <= UInt64(Self.maxHeaderBytes) else {
+            throw fail("header length \(headerLength) exceeds the limit of \(Self.maxHeaderBytes) bytes")
+        }
+        guard headerLength <= UInt64(bytes.count - 8) else {
+            throw fail("header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
+        }
+        dataStart = 8 + Int(headerLength)
+        let header = Data(bytes[8..<dataStart])
+        (tensors, metadata) = try Self.parseHeader(header, dataSize: bytes.count - dataStart, path: file.path)
+    }
+
+    /// Parses and validates a header against a data section of `dataSize` bytes.
+    static func parseHeader(_ header: Data, dataSize: Int, path: String) throws -> ([String: TensorInfo], [String: String]) {
+        func fail(_ reason: String) -> ViTError { .invalidCheckpoint(path: path, reason: reason) }
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: header, options: [])
+        } catch {
+            throw fail("header is not valid JSON")
+        }
+        guard let entries = json as? [String: Any] else { throw fail("header is not a JSON object") }
+        var tensors: [String: TensorInfo] = [:]
+        var metadata: [String: String] = [:]
+        for (name, value) in entries {
+            if name == "__metadata__" {
+                guard let map = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
+                for (k, v) in map { metadata[k] = v as? String ?? "\(v)" }
+                continue
+            }
+            guard let entry = value as? [String: Any] else { throw fail("entry '\(name)' is not an object") }
+            guard let dtypeName = entry["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype") }
+            guard let dtype = DType(rawValue: dtypeName) else {
+                throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (supported: F32, F16, BF16)")
+            }
+            guard let shapeValues = entry["shape"] as? [Any] else { throw fail("tensor '\(name)' has no shape") }
+            var shape: [Int] = []
+            for dimension in shapeValues {
+                guard let number = dimension as? NSNumber, let d = Int(exactly: number.doubleValue), d >= 0,
+                    number.doubleValue <= Double(Int32.max)
+                else { throw fail("tensor '\(name)' has an invalid shape \(shapeValues)") }
+                shape.append(d)
+            }
+            guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
+                let beginNumber = offsets[0] as? NSNumber, let endNumber = offsets[1] as? NSNumber,
+                let begin = Int(exactly: beginNumber.doubleValue), let end = Int(exactly: endNumber.doubleValue),
+                beginNumber.doubleValue < 9.0e18, endNumber.doubleValue < 9.0e18
+            else { throw fail("tensor '\(name)' has invalid data_offsets") }
+            guard begin >= 0, begin <= end, end <= dataSize else {
+                throw fail("tensor '\(name)' data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
+            }
+            var bytes = dtype.byteSize
+            for d in shape {
+                let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
+                guard !overflow else { throw fail("tensor '\(name)' shape \(shape) overflows") }
+                bytes = product
+            }
+            guard bytes == end - begin else {
+                throw fail("tensor '\(name)' shape \(shape) × \(dtype.rawValue) needs \(bytes) bytes but data_offsets span \(end - begin)")
+            }
+            tensors[name] = TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
+        }
+        let ordered = tensors.values.filter { $0.end > $0.begin }.sorted { ($0.begin, $0.name) < ($1.begin, $1.name) }
+        for (a, b) in zip(ordered, ordered.dropFirst()) where b.begin < a.end {
+            throw fail("tensors '\(a.name)' and '\(b.name)' overlap in the data section")
+        }
+        return (tensors, metadata)
+    }
+
+    /// The tensor's values converted to Float (F32 copied, F16/BF16/F64 converted).
+    public func floats(_ name: String) throws -> [Float] {
+        guard let info = tensors[name] else { throw ViTError.missingWeight(path: path, key: name) }
+        return floats(info)
+    }
+
+    func floats(_ info: TensorInfo) -> [Float] {
+        let count = info.elementCount
+        let source = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.begin)..<(dataStart + info.end)])
+        return [Float](unsafeUninitializedCapacity: count) { out, initialized in
+            switch info.dtype {
+            case .f32:
+                for i in 0..<count { out[i] = Float(bitPattern: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+            case .f16:
+                for i in 0..<count {
+                    out[i] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian))
+                }
+            case .bf16:
+                for i in 0..<count {
+                    let bits = UInt32(source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian) << 16
+                    out[i] = Float(bitPattern: bits)
+                }
+            case .f64:
+                for i in 0..<count {
+                    out[i] = Float(Double(bitPattern: source.loadUnaligned(fromByteOffset: 8 * i, as: UInt64.self).littleEndian))
+                }
+            case .u8:
+                for i in 0..<count { out[i] = Float(source[i]) }
+            case .i64:
+                for i in 0..<count { out[i] = Float(Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+            }
+            initialized = count
+        }
+    }
+
+    /// Raw bytes of a U8 tensor (used for test fixtures).
+    public func bytes(_ name: String) throws -> [UInt8] {
+        guard let info = tensors[name] else { throw ViTError.missingWeight(path: path, key: name) }
+        return [UInt8](UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
+    }
+}

@@ -1,0 +1,59 @@
+/// The tensors of a checkpoint under the one internal (timm) naming, with the dialect's renames and fusions
+/// applied lazily, and bookkeeping of which source tensors were used.
+///
+/// A dialect maps each internal key to one or more source tensors (several are concatenated along the first
+/// dimension: Hugging Face's separate query/key/value become timm's fused `qkv`). ``take(_:shape:)`` checks
+/// every source tensor's shape and names the *source* key in errors, so messages refer to what is in the file.
+struct TensorStore {
+    let file: SafeTensorsFile
+    private(set) var sources: [String: [String]]
+    private(set) var used: Set<String> = []
+    /// Source keys that are known and deliberately ignored (e.g. Hugging Face's unused pooler).
+    var ignored: Set<String> = []
+
+    init(file: SafeTensorsFile, sources: [String: [String]]) {
+        self.file = file
+        self.sources = sources
+    }
+
+    func contains(_ key: String) -> Bool { sources[key] != nil }
+
+    /// The shape of an internal key's tensor (first dimension summed over fused parts), if present.
+    func shape(_ key: String) -> [Int]? {
+        guard let parts = sources[key], let first = parts.first, var shape = file.tensors[first]?.shape else { return nil }
+        for part in parts.dropFirst() {
+            guard let other = file.tensors[part]?.shape, !shape.isEmpty, !other.isEmpty else { return nil }
+            shape[0] += other[0]
+        }
+        return shape
+    }
+
+    /// The values of an internal key, after checking that its shape is `expected`.
+    mutating func take(_ key: String, shape expected: [Int]) throws -> [Float] {
+        guard let parts = sources[key] else { throw ViTError.missingWeight(path: file.path, key: key) }
+        var partShape = expected
+        if parts.count > 1 { partShape[0] = expected[0] / parts.count }
+        var values: [Float] = []
+        values.reserveCapacity(expected.reduce(1, *))
+        for part in parts {
+            guard let info = file.tensors[part] else { throw ViTError.missingWeight(path: file.path, key: part) }
+            guard info.shape == partShape else {
+                throw ViTError.shapeMismatch(path: file.path, key: part, expected: partShape, found: info.shape)
+            }
+            values += file.floats(info)
+            used.insert(part)
+        }
+        return values
+    }
+
+    /// Takes an optional tensor: `nil` if the key is absent.
+    mutating func takeIfPresent(_ key: String, shape: [Int]) throws -> [Float]? {
+        contains(key) ? try take(key, shape: shape) : nil
+    }
+
+    /// Fails if any tensor of the file was neither used nor deliberately ignored.
+    func checkAllUsed() throws {
+        let unused = file.tensors.keys.filter { !used.contains($0) && !ignored.contains($0) }.sorted()
+        if !unused.isEmpty { throw ViTError.unusedWeights(path: file.path, keys: unused) }
+    }
+}

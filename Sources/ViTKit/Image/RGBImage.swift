@@ -1,0 +1,40 @@
+/// An 8-bit RGB image: `height` rows of `width` pixels, 3 interleaved samples each, top row first.
+public struct RGBImage: Sendable, Equatable {
+    public let width: Int
+    public let height: Int
+    /// `width * height * 3` samples.
+    public let pixels: [UInt8]
+
+    public init(width: Int, height: Int, pixels: [UInt8]) {
+        precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3, "pixel count mismatch")
+        self.width = width
+        self.height = height
+        self.pixels = pixels
+    }
+
+    /// The three samples of the pixel at column `x`, row `y`.
+    public subscript(x: Int, y: Int) -> (r: UInt8, g: UInt8, b: UInt8) {
+        let i = (y * width + x) * 3
+        return (pixels[i], pixels[i + 1], pixels[i + 2])
+    }
+}
+
+/// Options for reading a PNG.
+public struct ImageReadOptions: Sendable, Equatable {
+    /// Images with more pixels than this are refused before anything large is allocated.
+    public var maxPixels: Int
+    /// Composite transparent pixels over this colour instead of dropping the alpha channel (the reference pipelines
+    /// drop it, as PIL's `convert("RGB")` does).
+    public var background: (UInt8, UInt8, UInt8)?
+
+    public static let defaultMaxPixels = 100_000_000
+
+    public init(maxPixels: Int = ImageReadOptions.defaultMaxPixels, background: (UInt8, UInt8, UInt8)? = nil) {
+        self.maxPixels = maxPixels
+        self.background = background
+    }
+
+    public static func == (a: ImageReadOptions, b: ImageReadOptions) -> Bool {
+        a.maxPixels == b.maxPixels && a.background.map { [$0.0, $0.1, $0.2] } == b.background.map { [$0.0, $0.1, $0.2] }
+    }
+}

@@ -1,0 +1,27 @@
+import CBLAS
+
+/// The BLAS calls of the forward pass (OpenBLAS's cblas), row-major throughout.
+enum BLAS {
+    /// C = alpha · op(A) · op(B) + beta · C, with op(X) = Xᵀ when the matching flag is set.
+    ///
+    /// The corresponding C function is `cblas_sgemm()`.
+    @inline(__always)
+    static func gemm(
+        _ m: Int, _ n: Int, _ k: Int, alpha: Float = 1,
+        a: UnsafePointer<Float>, lda: Int, transposeA: Bool = false,
+        b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false,
+        beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+
+    /// The number of threads OpenBLAS uses for one call.
+    static var threads: Int {
+        get { Int(openblas_get_num_threads()) }
+        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    }
+
+    static var configuration: String { String(cString: openblas_get_config()) }
+}

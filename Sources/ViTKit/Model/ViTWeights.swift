@@ -1,0 +1,99 @@
+/// A linear layer `y = x·W + b` with `W` stored `[inputs][outputs]` row-major (PyTorch's `[out, in]` transposed
+/// once at load), so that a batch of rows is one GEMM.
+struct Linear {
+    let inputs: Int
+    let outputs: Int
+    let weight: FloatBuffer
+    let bias: FloatBuffer
+
+    /// From PyTorch's layout: `weight` is `[outputs][inputs]`.
+    init(pytorchWeight weight: [Float], bias: [Float]?, inputs: Int, outputs: Int, scale: [Float]? = nil) {
+        self.inputs = inputs
+        self.outputs = outputs
+        let transposed = FloatBuffer(count: inputs * outputs)
+        for o in 0..<outputs {
+            let s = scale?[o] ?? 1
+            for i in 0..<inputs { transposed[i * outputs + o] = weight[o * inputs + i] * s }
+        }
+        self.weight = transposed
+        let b = bias ?? [Float](repeating: 0, count: outputs)
+        self.bias = FloatBuffer(scale.map { scale in zip(b, scale).map { $0 * $1 } } ?? b)
+    }
+}
+
+struct LayerNormParameters {
+    let weight: FloatBuffer
+    let bias: FloatBuffer
+}
+
+struct BlockWeights {
+    let norm1: LayerNormParameters
+    /// Fused query, key and value projections: outputs `[q (D) | k (D) | v (D)]`, head h at `h·headDim` in each.
+    let qkv: Linear
+    let proj: Linear
+    let norm2: LayerNormParameters
+    let fc1: Linear
+    let fc2: Linear
+}
+
+/// All weights of a Vision Transformer in the one internal layout (timm's naming), ready for the forward pass.
+///
+/// LayerScale (`ls1`, `ls2`) is folded into the preceding projection at load (`γ ⊙ (xW + b) = x(Wγ) + bγ`).
+struct ViTWeights {
+    /// The patch embedding as a linear map on flattened patches `[C·p·p] → [D]` (C-major, then row, then column).
+    let patchEmbedding: Linear
+    let classToken: FloatBuffer?
+    let distillationToken: FloatBuffer?
+    /// `registerTokens × D`.
+    let registerTokens: FloatBuffer?
+    /// `positionEmbeddingRows × D`.
+    var positionEmbedding: FloatBuffer
+    let preNorm: LayerNormParameters?
+    let blocks: [BlockWeights]
+    let finalNorm: LayerNormParameters?
+    let poolNorm: LayerNormParameters?
+    let head: Linear
+    let distillationHead: Linear?
+
+    /// Takes every tensor the architecture needs from `store`, checking shapes, then checks nothing is left over.
+    init(architecture a: ViTArchitecture, store: inout TensorStore) throws {
+        let d = a.embedDim, m = a.mlpDim, p = a.patchSize
+        func layerNorm(_ name: String) throws -> LayerNormParameters {
+            LayerNormParameters(
+                weight: FloatBuffer(try store.take("\(name).weight", shape: [d])),
+                bias: FloatBuffer(try store.take("\(name).bias", shape: [d])))
+        }
+        func linear(_ name: String, inputs: Int, outputs: Int, bias: Bool = true, scale: [Float]? = nil) throws -> Linear {
+            Linear(
+                pytorchWeight: try store.take("\(name).weight", shape: [outputs, inputs]),
+                bias: bias ? try store.take("\(name).bias", shape: [outputs]) : nil,
+                inputs: inputs, outputs: outputs, scale: scale)
+        }
+        patchEmbedding = Linear(
+            pytorchWeight: try store.take("patch_embed.proj.weight", shape: [d, a.channels, p, p]),
+            bias: try store.take("patch_embed.proj.bias", shape: [d]), inputs: a.channels * p * p, outputs: d)
+        classToken = a.classToken ? FloatBuffer(try store.take("cls_token", shape: [1, 1, d])) : nil
+        distillationToken = a.distillationToken ? FloatBuffer(try store.take("dist_token", shape: [1, 1, d])) : nil
+        registerTokens =
+            a.registerTokens > 0 ? FloatBuffer(try store.take("reg_token", shape: [1, a.registerTokens, d])) : nil
+        positionEmbedding = FloatBuffer(try store.take("pos_embed", shape: [1, a.positionEmbeddingRows, d]))
+        preNorm = a.preNorm ? try layerNorm("norm_pre") : nil
+        blocks = try (0..<a.depth).map { i in
+            let prefix = "blocks.\(i)"
+            let ls1 = a.layerScale ? try store.take("\(prefix).ls1.gamma", shape: [d]) : nil
+            let ls2 = a.layerScale ? try store.take("\(prefix).ls2.gamma", shape: [d]) : nil
+            return BlockWeights(
+                norm1: try layerNorm("\(prefix).norm1"),
+                qkv: try linear("\(prefix).attn.qkv", inputs: d, outputs: 3 * d, bias: a.qkvBias),
+                proj: try linear("\(prefix).attn.proj", inputs: d, outputs: d, scale: ls1),
+                norm2: try layerNorm("\(prefix).norm2"),
+                fc1: try linear("\(prefix).mlp.fc1", inputs: d, outputs: m),
+                fc2: try linear("\(prefix).mlp.fc2", inputs: m, outputs: d, scale: ls2))
+        }
+        finalNorm = a.finalNorm ? try layerNorm("norm") : nil
+        poolNorm = a.poolNorm ? try layerNorm("fc_norm") : nil
+        head = try linear("head", inputs: d, outputs: a.numClasses)
+        distillationHead = a.distillationHead ? try linear("head_dist", inputs: d, outputs: a.numClasses) : nil
+        try store.checkAllUsed()
+    }
+}

@@ -1,0 +1,93 @@
+import ArgumentParser
+import Foundation
+import ViTKit
+
+enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
+    case text, json
+}
+
+/// Options for reading PNG files.
+struct ImageArguments: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Refuse images with more pixels than this (checked before decoding).", valueName: "N"))
+    var maxPixels: Int = ImageReadOptions.defaultMaxPixels
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Composite transparent pixels over this colour instead of dropping alpha (the reference pipelines drop it).",
+            valueName: "R,G,B"))
+    var background: String?
+
+    func validate() throws {
+        guard maxPixels >= 1 && maxPixels <= 1 << 34 else { throw ValidationError("--max-pixels must be between 1 and 2^34") }
+        _ = try parsedBackground()
+    }
+
+    func parsedBackground() throws -> (UInt8, UInt8, UInt8)? {
+        guard let background else { return nil }
+        let parts = background.split(separator: ",").map { UInt8($0.trimmingCharacters(in: .whitespaces)) }
+        guard parts.count == 3, let r = parts[0], let g = parts[1], let b = parts[2] else {
+            throw ValidationError("--background must be R,G,B with each value 0-255 (e.g. 255,255,255)")
+        }
+        return (r, g, b)
+    }
+
+    var options: ImageReadOptions {
+        ImageReadOptions(maxPixels: maxPixels, background: try? parsedBackground())
+    }
+}
+
+struct Classify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Classify PNG images (the default subcommand).",
+        discussion: """
+            Prints the top-K labels of each image with their probabilities.
+            --format json prints one JSON object per image per line:
+              {"image": PATH, "model": NAME, "predictions": [{"rank": 1, "index": I, "label": L, "probability": P, "logit": Z}, ...]}
+            Exit status: 0 if every image was classified; 2 if some images could not be read (each error is printed
+            on stderr, the others are still classified); 1 for usage or model errors.
+            """)
+
+    @Argument(help: ArgumentHelp("PNG images to classify.", valueName: "image.png"))
+    var images: [String]
+
+    @OptionGroup var modelArguments: ModelArguments
+    @OptionGroup var imageArguments: ImageArguments
+
+    @Option(name: .long, help: ArgumentHelp("How many labels to show per image (0: every class).", valueName: "K"))
+    var topK: Int = 5
+
+    @Option(name: .long, help: "Output format: text (an aligned table per image) or json (one object per line).")
+    var format: OutputFormat = .text
+
+    func validate() throws {
+        if images.isEmpty { throw ValidationError("give at least one PNG image") }
+        if topK < 0 { throw ValidationError("--top-k must be 0 (all classes) or more") }
+    }
+
+    func run() throws {
+        let classifier = try modelArguments.load()
+        var failures = 0
+        var first = true
+        for path in images {
+            let image: RGBImage
+            do {
+                image = try PNGDecoder.read(path, options: imageArguments.options)
+            } catch {
+                printError("error: \(error.localizedDescription)")
+                failures += 1
+                continue
+            }
+            let result = classifier.classify([image], topK: topK)[0]
+            switch format {
+            case .json:
+                print(PredictionRendering.json(image: path, model: classifier.info.name, predictions: result.predictions).rendered)
+            case .text:
+                if !first { print("") }
+                print(PredictionRendering.table(image: path, model: classifier.info.name, predictions: result.predictions))
+            }
+            first = false
+        }
+        if failures > 0 { throw ExitCode(2) }
+    }
+}

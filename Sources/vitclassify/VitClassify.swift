@@ -1,0 +1,22 @@
+import ArgumentParser
+import Foundation
+import ViTKit
+
+@main
+struct VitClassify: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "vitclassify",
+        abstract: "Classify PNG images with Vision Transformer checkpoints (timm, Hugging Face), without Python.",
+        discussion: """
+            Without a subcommand, classifies the images given (see 'vitclassify classify --help').
+            Models: a folder with model.safetensors and config.json from timm or Hugging Face (ViT, DeiT).
+            Without --model, the default Fashion-MNIST model shipped in weights/ is used.
+            """,
+        subcommands: [Classify.self, Inspect.self],
+        defaultSubcommand: Classify.self)
+}
+
+/// Writes a line to standard error.
+func printError(_ message: String) {
+    FileHandle.standardError.write(Data((message + "\n").utf8))
+}
