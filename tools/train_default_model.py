@@ -29,6 +29,10 @@ import struct
 import sys
 import time
 
+# With the default (spinning) OpenMP wait policy, 2 torch threads on a 2-core machine that is
+# shared with other jobs slow down ~5x; passive waiting keeps 2 threads efficient.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import torch.nn as nn

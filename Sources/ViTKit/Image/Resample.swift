@@ -104,14 +104,27 @@ enum Resample {
     static func resize(_ image: RGBImage, width: Int, height: Int, filter: ResampleFilter) -> RGBImage {
         if width == image.width && height == image.height { return image }
         if filter == .nearest { return nearest(image, width: width, height: height) }
+        // Pillow 13 (`ImagingResampleInner`) runs the vertical pass first when the height shrinks by more than
+        // twice as many pixels as the width; otherwise horizontal first. The intermediate is rounded to 8 bits, so
+        // the order changes results by ±1 level: follow it exactly. (Pillow ≤ 12 always went horizontal first.)
+        let verticalFirst = image.height - height > 0 && image.height - height > (image.width - width) * 2
         var current = image
-        if width != image.width {
-            let taps = ResampleTaps(inputSize: image.width, outputSize: width, filter: filter)
-            current = pass(current, taps: taps, horizontal: true)
+        func horizontal() {
+            if width != image.width {
+                current = pass(current, taps: ResampleTaps(inputSize: image.width, outputSize: width, filter: filter), horizontal: true)
+            }
         }
-        if height != image.height {
-            let taps = ResampleTaps(inputSize: image.height, outputSize: height, filter: filter)
-            current = pass(current, taps: taps, horizontal: false)
+        func vertical() {
+            if height != image.height {
+                current = pass(current, taps: ResampleTaps(inputSize: image.height, outputSize: height, filter: filter), horizontal: false)
+            }
+        }
+        if verticalFirst {
+            vertical()
+            horizontal()
+        } else {
+            horizontal()
+            vertical()
         }
         return current
     }
