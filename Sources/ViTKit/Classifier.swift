@@ -13,8 +13,8 @@ public struct Prediction: Sendable, Equatable, Codable {
 public struct Classification: Sendable {
     public var logits: [Float]
     public var predictions: [Prediction]
-    /// The attention probabilities of every layer and head (`[layer][head][query·tokens + key]`), when requested.
-    public var attention: [[[Float]]]?
+    /// Every layer's and head's attention, when requested.
+    public var attention: AttentionMaps?
 }
 
 /// The public facade: load a checkpoint once, then classify images, optionally with their attention.
@@ -82,7 +82,7 @@ public final class Classifier: @unchecked Sendable {
         return allLogits.enumerated().map { i, logits in
             Classification(
                 logits: logits, predictions: Self.rank(logits, labels: info.labels, topK: topK),
-                attention: recorder?.attention(image: i))
+                attention: recorder.map { AttentionMaps(probabilities: $0.attention(image: i), architecture: model.architecture) })
         }
     }
 

@@ -60,9 +60,24 @@ struct Classify: ParsableCommand {
     @Option(name: .long, help: "Output format: text (an aligned table per image) or json (one object per line).")
     var format: OutputFormat = .text
 
+    @OptionGroup(title: "Attention") var attentionArguments: AttentionArguments
+
+    @Option(name: .long, help: ArgumentHelp("Write the attention map drawn over the image to this PNG (one image only).", valueName: "out.png"))
+    var overlay: String?
+
+    @Option(name: .long, help: ArgumentHelp("Write one overlay per head of the chosen layer (last layer for rollout), tiled in head order left to right, top to bottom.", valueName: "out.png"))
+    var overlayHeads: String?
+
+    @Flag(name: .long, help: "Replace existing overlay files.")
+    var force = false
+
     func validate() throws {
         if images.isEmpty { throw ValidationError("give at least one PNG image") }
         if topK < 0 { throw ValidationError("--top-k must be 0 (all classes) or more") }
+        if (overlay != nil || overlayHeads != nil) && images.count != 1 {
+            throw ValidationError("--overlay and --overlay-heads take one image (use 'vitclassify batch --overlays DIR' for many)")
+        }
+        if let overlay, let overlayHeads, overlay == overlayHeads { throw ValidationError("--overlay and --overlay-heads name the same file") }
     }
 
     func run() throws {
@@ -78,15 +93,30 @@ struct Classify: ParsableCommand {
                 failures += 1
                 continue
             }
-            let result = classifier.classify([image], topK: topK)[0]
+            let wantsAttention = attentionArguments.attention || overlay != nil || overlayHeads != nil
+            let result = classifier.classify([image], topK: topK, attention: wantsAttention)[0]
             switch format {
             case .json:
-                print(PredictionRendering.json(image: path, model: classifier.info.name, predictions: result.predictions).rendered)
+                var extra: [(String, JSONValue)] = []
+                if attentionArguments.attention, let maps = result.attention { extra.append(("attention", try attentionArguments.json(maps))) }
+                print(PredictionRendering.json(image: path, model: classifier.info.name, predictions: result.predictions, extra: extra).rendered)
             case .text:
                 if !first { print("") }
                 print(PredictionRendering.table(image: path, model: classifier.info.name, predictions: result.predictions))
+                if attentionArguments.attention, let maps = result.attention {
+                    print(PredictionRendering.grid(try attentionArguments.selectedMap(maps), height: maps.gridHeight, width: maps.gridWidth,
+                                                   title: "attention (\(attentionArguments.mapKind))"))
+                }
             }
             first = false
+            if let maps = result.attention {
+                if let overlay {
+                    try PNGEncoder.write(try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: overlay, overwrite: force, protected: images)
+                }
+                if let overlayHeads {
+                    try PNGEncoder.write(try attentionArguments.headsOverlay(image, maps: maps, classifier: classifier), to: overlayHeads, overwrite: force, protected: images)
+                }
+            }
         }
         if failures > 0 { throw ExitCode(2) }
     }

@@ -33,4 +33,14 @@ public enum PredictionRendering {
         }
         return lines.joined(separator: "\n")
     }
+
+    /// A map on the patch grid as rows of numbers (max-normalised, two decimals).
+    public static func grid(_ map: [Float], height: Int, width: Int, title: String) -> String {
+        let maximum = map.max() ?? 1
+        var lines = ["  \(title), \(height)×\(width) patches, max = 1:"]
+        for y in 0..<height {
+            lines.append("    " + (0..<width).map { String(format: "%.2f", maximum > 0 ? map[y * width + $0] / maximum : 0) }.joined(separator: " "))
+        }
+        return lines.joined(separator: "\n")
+    }
 }
