@@ -29,7 +29,8 @@ let package = Package(
                 "ViTKit", .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]),
         .testTarget(
-            name: "ViTKitTests", dependencies: ["ViTKit", "vitclassify", "PNGIO"],
+            name: "ViTKitTests",
+            dependencies: ["ViTKit", "vitclassify", "PNGIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             resources: [.copy("Resources")]),
     ]
 )

@@ -12,8 +12,22 @@ struct VitClassify: ParsableCommand {
             Models: a folder with model.safetensors and config.json from timm or Hugging Face (ViT, DeiT).
             Without --model, the default Fashion-MNIST model shipped in weights/ is used.
             """,
-        subcommands: [Classify.self, Inspect.self],
+        subcommands: [Classify.self, Batch.self, Eval.self, Inspect.self],
         defaultSubcommand: Classify.self)
+
+    /// Runs the command; usage errors exit with status 1 (not argument-parser's 64), as documented.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error))
+                Foundation.exit(1)
+            }
+            exit(withError: error)
+        }
+    }
 }
 
 /// Writes a line to standard error.
