@@ -12,7 +12,7 @@ struct VitClassify: ParsableCommand {
             Models: a folder with model.safetensors and config.json from timm or Hugging Face (ViT, DeiT).
             Without --model, the default Fashion-MNIST model shipped in weights/ is used.
             """,
-        subcommands: [Classify.self, Batch.self, Eval.self, Inspect.self],
+        subcommands: [Classify.self, Batch.self, Eval.self, Inspect.self, Bench.self],
         defaultSubcommand: Classify.self)
 
     /// Runs the command; usage errors exit with status 1 (not argument-parser's 64), as documented.

@@ -1,0 +1,126 @@
+import ArgumentParser
+import Foundation
+import ViTKit
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct Bench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Time the forward pass on a synthetic input (after warm-up).",
+        discussion: """
+            Runs --iterations forward passes of --batch-size images after warm-up and reports ms per image (median
+            and min), images/s, GFLOP/s (2 × multiply-adds), peak RSS, and the cold start: the wall time of a new
+            'vitclassify' process classifying a real PNG with this model, from process start to result.
+            The last line of --format json output is one object with exactly those fields.
+            """)
+
+    @OptionGroup var modelArguments: ModelArguments
+
+    @Option(name: .long, help: ArgumentHelp("Images per forward pass.", valueName: "N"))
+    var batchSize: Int = 1
+
+    @Option(name: .long, help: ArgumentHelp("Timed forward passes.", valueName: "N"))
+    var iterations: Int = 20
+
+    @Option(name: .long, help: ArgumentHelp("Untimed forward passes first.", valueName: "N"))
+    var warmup: Int = 3
+
+    @Option(name: .long, help: "Output format: text or json.")
+    var format: OutputFormat = .text
+
+    @Flag(name: .long, help: "Skip the cold-start measurement (reported as null).")
+    var noColdStart = false
+
+    func validate() throws {
+        if batchSize < 1 || batchSize > 4096 { throw ValidationError("--batch-size must be between 1 and 4096") }
+        if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
+        if warmup < 0 { throw ValidationError("--warmup must be 0 or more") }
+    }
+
+    func run() throws {
+        let classifier = try modelArguments.load()
+        let a = classifier.model.architecture
+        var generator = SplitMix(seed: 42)
+        let inputs = (0..<batchSize).map { _ in (0..<(a.channels * a.imageHeight * a.imageWidth)).map { _ in Float(generator.next()) * 2 - 1 } }
+        for _ in 0..<warmup { _ = classifier.logits(preprocessed: inputs) }
+        var times: [Double] = []
+        for _ in 0..<iterations {
+            let start = DispatchTime.now().uptimeNanoseconds
+            _ = classifier.logits(preprocessed: inputs)
+            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6 / Double(batchSize))
+        }
+        times.sort()
+        let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
+        let best = times[0]
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let peakRSS = Double(usage.ru_maxrss) / 1024
+        let cold = noColdStart ? nil : try coldStart(classifier)
+        let gflops = 2 * Double(a.macsPerImage) / (median / 1000) / 1e9
+        let threads = Classifier.threads
+        if format == .text {
+            print("""
+                model:        \(classifier.info.name) (\(a.embedDim)d × \(a.depth) layers, \(a.heads) heads, \(a.imageHeight)×\(a.imageWidth), \(String(format: "%.2f", Double(a.macsPerImage) / 1e9)) GMACs/image)
+                batch:        \(batchSize) images, \(threads) threads, \(iterations) iterations after \(warmup) warm-up
+                ms per image: median \(String(format: "%.3f", median)), min \(String(format: "%.3f", best))
+                throughput:   \(String(format: "%.1f", 1000 / median)) images/s, \(String(format: "%.1f", gflops)) GFLOP/s
+                peak RSS:     \(String(format: "%.1f", peakRSS)) MB
+                cold start:   \(cold.map { String(format: "%.1f ms", $0) } ?? "not measured")
+                """)
+        }
+        print(JSONValue.object([
+            ("model", .string(classifier.info.name)), ("batch_size", .int(batchSize)), ("threads", .int(threads)),
+            ("iterations", .int(iterations)), ("ms_per_image_median", .double(median)), ("ms_per_image_min", .double(best)),
+            ("images_per_second", .double(1000 / median)), ("gflops_per_second", .double(gflops)),
+            ("peak_rss_mb", .double(peakRSS)), ("cold_start_ms", cold.map(JSONValue.double) ?? .null),
+        ]).rendered)
+    }
+
+    /// Wall time of `vitclassify IMAGE --model M` in a new process, for a PNG at the model's input size.
+    private func coldStart(_ classifier: Classifier) throws -> Double {
+        let a = classifier.model.architecture
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vitclassify-bench-\(getpid())")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let image = directory.appendingPathComponent("input.png").path
+        var generator = SplitMix(seed: 7)
+        let pixels = (0..<(a.imageWidth * a.imageHeight * 3)).map { _ in UInt8(generator.next() * 255) }
+        try PNGEncoder.write(RGBImage(width: a.imageWidth, height: a.imageHeight, pixels: pixels), to: image)
+        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        var arguments = [image, "--model", classifier.info.weightsPath, "--format", "json"]
+        if let threads = modelArguments.threads { arguments += ["--threads", String(threads)] }
+        if let size = modelArguments.imageSize { arguments += ["--image-size", String(size)] }
+        var best = Double.infinity
+        for _ in 0..<3 {  // the best of three, so that a cold page cache on the first run does not count
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = arguments
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            let start = DispatchTime.now().uptimeNanoseconds
+            try process.run()
+            process.waitUntilExit()
+            let elapsed = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+            guard process.terminationStatus == 0 else {
+                throw ViTError.invalidArgument("cold-start run failed with status \(process.terminationStatus)")
+            }
+            best = min(best, elapsed)
+        }
+        return best
+    }
+}
+
+/// A small deterministic generator for synthetic inputs (values in [0, 1)).
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> Double {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
+    }
+}
