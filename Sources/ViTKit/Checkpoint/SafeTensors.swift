@@ -155,6 +155,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Tells the kernel the tensor's pages are no longer needed (after its values were converted), so a loaded
+    /// model does not hold its weights twice: once converted, once as mapped file pages.
+    func releasePages(_ info: TensorInfo) {
+        file.release(offset: dataStart + info.begin, count: info.end - info.begin)
+    }
+
     /// Raw bytes of a U8 tensor (used for test fixtures).
     public func bytes(_ name: String) throws -> [UInt8] {
         guard let info = tensors[name] else { throw ViTError.missingWeight(path: path, key: name) }

@@ -41,6 +41,7 @@ struct TensorStore {
                 throw ViTError.shapeMismatch(path: file.path, key: part, expected: partShape, found: info.shape)
             }
             values += file.floats(info)
+            file.releasePages(info)
             used.insert(part)
         }
         return values
