@@ -6,6 +6,8 @@ typedef int32_t VK_NAME(vi) __attribute__((vector_size(W * sizeof(int32_t))));
 #define vf VK_NAME(vf)
 #define vi VK_NAME(vi)
 #define splat VK_NAME(splat)
+#define store_partial VK_NAME(store_partial)
+#define load_partial VK_NAME(load_partial)
 #define load VK_NAME(load)
 #define store VK_NAME(store)
 #define vselect VK_NAME(vselect)
@@ -20,6 +22,19 @@ typedef int32_t VK_NAME(vi) __attribute__((vector_size(W * sizeof(int32_t))));
 static inline __attribute__((always_inline)) vf splat(float v) { return (vf){0} + v; }
 static inline __attribute__((always_inline)) vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline __attribute__((always_inline)) void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+/// The first n (< W) floats at p, the other lanes set to `fill`; and the matching partial store.
+static inline __attribute__((always_inline)) vf load_partial(const float *p, size_t n, float fill) {
+    float tmp[W];
+    for (size_t i = 0; i < W; i++) tmp[i] = i < n ? p[i] : fill;
+    vf v;
+    memcpy(&v, tmp, sizeof v);
+    return v;
+}
+static inline __attribute__((always_inline)) void store_partial(float *p, vf v, size_t n) {
+    float tmp[W];
+    memcpy(tmp, &v, sizeof v);
+    for (size_t i = 0; i < n; i++) p[i] = tmp[i];
+}
 static inline __attribute__((always_inline)) vf vselect(vi mask, vf a, vf b) {
     vi ia, ib;
     memcpy(&ia, &a, sizeof ia);
@@ -125,31 +140,30 @@ static void VK_NAME(layer_norm)(const float *x, float *y, size_t rows, size_t di
 }
 
 static void VK_NAME(softmax_rows)(float *x, size_t rows, size_t cols, size_t ld) {
-    size_t vec = cols / W * W;
+    size_t vec = cols / W * W, tail = cols - vec;
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * ld;
         vf vm = splat(-INFINITY);
         size_t i = 0;
         for (; i < vec; i += W) vm = vmax(vm, load(row + i));
-        float m = hmax(vm);
-        for (; i < cols; i++) m = row[i] > m ? row[i] : m;
-        vm = splat(m);
+        if (tail) vm = vmax(vm, load_partial(row + vec, tail, -INFINITY));
+        vm = splat(hmax(vm));
         vf acc = splat(0);
         for (i = 0; i < vec; i += W) {
             vf e = vexp(load(row + i) - vm);
             store(row + i, e);
             acc += e;
         }
-        float sum = hsum(acc);
-        for (; i < cols; i++) {
-            float e = vexp(splat(row[i] - m))[0];
-            row[i] = e;
-            sum += e;
+        vf last = splat(0);
+        if (tail) {
+            // Padding lanes are -inf: exp gives 0 and they add nothing to the sum.
+            last = vexp(load_partial(row + vec, tail, -INFINITY) - vm);
+            last = vselect(last == last, last, splat(0));
+            acc += last;
         }
-        float inv = 1.0f / sum;
-        vf vinv = splat(inv);
+        vf vinv = splat(1.0f / hsum(acc));
         for (i = 0; i < vec; i += W) store(row + i, load(row + i) * vinv);
-        for (; i < cols; i++) row[i] *= inv;
+        if (tail) store_partial(row + vec, last * vinv, tail);
     }
 }
 
@@ -173,9 +187,10 @@ static void VK_NAME(add_bias_gelu)(float *x, size_t rows, size_t cols, const flo
             vf v = load(row + i) + load(bias + i);
             store(row + i, splat(0.5f) * v * (splat(1.0f) + verf(v * splat(rsqrt2))));
         }
-        for (; i < cols; i++) {
-            float v = row[i] + bias[i];
-            row[i] = 0.5f * v * (1.0f + verf(splat(v * rsqrt2))[0]);
+        if (i < cols) {
+            size_t n = cols - i;
+            vf v = load_partial(row + i, n, 0) + load_partial(bias + i, n, 0);
+            store_partial(row + i, splat(0.5f) * v * (splat(1.0f) + verf(v * splat(rsqrt2))), n);
         }
     }
 }
@@ -190,14 +205,17 @@ static void VK_NAME(add_bias_gelu_tanh)(float *x, size_t rows, size_t cols, cons
             vf v = load(row + i) + load(bias + i);
             store(row + i, splat(0.5f) * v * (splat(1.0f) + vtanh(splat(k) * (v + splat(0.044715f) * v * v * v))));
         }
-        for (; i < cols; i++) {
-            float v = row[i] + bias[i];
-            row[i] = 0.5f * v * (1.0f + vtanh(splat(k * (v + 0.044715f * v * v * v)))[0]);
+        if (i < cols) {
+            size_t n = cols - i;
+            vf v = load_partial(row + i, n, 0) + load_partial(bias + i, n, 0);
+            store_partial(row + i, splat(0.5f) * v * (splat(1.0f) + vtanh(splat(k) * (v + splat(0.044715f) * v * v * v))), n);
         }
     }
 }
 
 #undef splat
+#undef store_partial
+#undef load_partial
 #undef load
 #undef store
 #undef vselect
