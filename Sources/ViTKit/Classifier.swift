@@ -36,12 +36,15 @@ public final class Classifier: @unchecked Sendable {
         (info, model) = try Checkpoint.load(path: modelPath, imageSize: imageSize)
     }
 
-    /// Sets the number of threads of the compute (OpenBLAS); `nil` leaves OpenBLAS's default (all cores).
+    /// Sets the number of compute threads; `nil`: one per core (see ``Compute``).
     public static func setThreads(_ threads: Int?) {
-        if let threads { BLAS.threads = threads }
+        Compute.configure(threads: threads)
     }
 
-    public static var threads: Int { BLAS.threads }
+    public static var threads: Int { Compute.threads }
+
+    /// How the linear layers run: the packed AVX-512 GEMM or OpenBLAS.
+    public static var gemmBackend: String { Compute.packedGEMM ? "packed AVX-512 GEMM" : "OpenBLAS \(BLAS.configuration)" }
 
     /// The model input for an image, `[channels][height][width]`, per the checkpoint's preprocessing.
     public func preprocess(_ image: RGBImage) -> [Float] {
@@ -61,7 +64,7 @@ public final class Classifier: @unchecked Sendable {
         var output = [Float](repeating: 0, count: count * a.numClasses)
         lock.lock()
         defer { lock.unlock() }
-        if workspace == nil || workspace!.capacity < count {
+        if workspace == nil || workspace!.capacity < count || workspace!.threads != Compute.threads {
             workspace = Workspace(architecture: a, capacity: count)
         }
         flat.withUnsafeBufferPointer { pixels in

@@ -18,21 +18,24 @@ struct AttentionCore {
     /// - Parameters:
     ///   - qkv: `[images · tokens][3 · D]`, the fused projection of the normalised tokens.
     ///   - output: `[images · tokens][D]`, receives the concatenated heads.
-    ///   - scores: scratch of `tokens × tokens` floats.
+    ///   - scores: scratch of `tokens × tokens` floats per thread (``Compute/threads``).
     ///   - recorder: when non-nil, receives every head's attention probabilities (nothing is kept otherwise).
     func callAsFunction(
         qkv: UnsafePointer<Float>, images: Int, output: UnsafeMutablePointer<Float>,
         scores: UnsafeMutablePointer<Float>, layer: Int, recorder: AttentionRecorder?
     ) {
-        let n = tokens, d = embedDim, ld = 3 * d
-        for image in 0..<images {
-            let rows = qkv + image * n * ld
-            for h in 0..<heads {
+        let n = tokens, d = embedDim, ld = 3 * d, pairs = images * heads, slots = min(Compute.threads, pairs)
+        // (image, head) pairs are independent: each thread takes every slots-th pair with its own scores buffer.
+        Compute.parallelFor(slots) { slot in
+            let s = scores + slot * n * n
+            for pair in stride(from: slot, to: pairs, by: slots) {
+                let image = pair / heads, h = pair % heads
+                let rows = qkv + image * n * ld
                 let q = rows + h * headDim, k = rows + d + h * headDim, v = rows + 2 * d + h * headDim
-                BLAS.gemm(n, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: scores, ldc: n)
-                Kernels.softmaxRows(scores, rows: n, columns: n, ld: n)
-                recorder?.record(layer: layer, image: image, head: h, probabilities: scores)
-                BLAS.gemm(n, headDim, n, a: scores, lda: n, b: v, ldb: ld, c: output + image * n * d + h * headDim, ldc: d)
+                BLAS.gemm(n, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)
+                Kernels.softmaxRows(s, rows: n, columns: n, ld: n)
+                recorder?.record(layer: layer, image: image, head: h, probabilities: s)
+                BLAS.gemm(n, headDim, n, a: s, lda: n, b: v, ldb: ld, c: output + image * n * d + h * headDim, ldc: d)
             }
         }
     }
@@ -47,21 +50,21 @@ public final class AttentionRecorder: @unchecked Sendable {
     public let layers: Int
     public let heads: Int
     public let tokens: Int
-    /// `[images][layers][heads][tokens][tokens]`.
-    private(set) var storage: [Float]
+    /// `[images][layers][heads][tokens][tokens]`; written from several threads, each (image, layer, head) by one.
+    private let storage: FloatBuffer
 
     public init(images: Int, layers: Int, heads: Int, tokens: Int) {
         self.images = images
         self.layers = layers
         self.heads = heads
         self.tokens = tokens
-        storage = [Float](repeating: 0, count: images * layers * heads * tokens * tokens)
+        storage = FloatBuffer(count: images * layers * heads * tokens * tokens)
     }
 
     func record(layer: Int, image: Int, head: Int, probabilities: UnsafePointer<Float>) {
         let size = tokens * tokens
         let offset = ((image * layers + layer) * heads + head) * size
-        storage.withUnsafeMutableBufferPointer { ($0.baseAddress! + offset).update(from: probabilities, count: size) }
+        (storage.base + offset).update(from: probabilities, count: size)
     }
 
     /// The attention of one image as `[layers][heads][tokens·tokens]`.
@@ -70,7 +73,7 @@ public final class AttentionRecorder: @unchecked Sendable {
         return (0..<layers).map { l in
             (0..<heads).map { h in
                 let offset = ((image * layers + l) * heads + h) * size
-                return Array(storage[offset..<(offset + size)])
+                return Array(UnsafeBufferPointer(start: storage.base + offset, count: size))
             }
         }
     }

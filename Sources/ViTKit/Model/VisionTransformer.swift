@@ -32,22 +32,22 @@ public final class VisionTransformer: @unchecked Sendable {
         recorder: AttentionRecorder? = nil
     ) {
         precondition(images <= w.capacity, "workspace too small")
-        let a = architecture, rows = images * a.tokens, eps = a.layerNormEps
+        let rows = images * architecture.tokens
         let x = w.tokens.base, h = w.normed.base
 
         embed(pixels: pixels, images: images, into: x, workspace: w)
-        if let preNorm = weights.preNorm { Kernels.layerNorm(x, into: x, rows: rows, preNorm, dim: a.embedDim, eps: eps) }
+        if let preNorm = weights.preNorm { layerNorm(x, into: x, rows: rows, preNorm) }
 
         for (layer, block) in weights.blocks.enumerated() {
             // x = x + MSA(LN₁(x))
-            Kernels.layerNorm(x, into: h, rows: rows, block.norm1, dim: a.embedDim, eps: eps)
-            linear(h, block.qkv, rows: rows, into: w.qkv.base)
+            layerNorm(x, into: h, rows: rows, block.norm1)
+            block.qkv(h, rows: rows, into: w.qkv.base)
             attention(qkv: w.qkv.base, images: images, output: h, scores: w.scores.base, layer: layer, recorder: recorder)
-            linear(h, block.proj, rows: rows, accumulatingInto: x)
+            block.proj(h, rows: rows, into: x, accumulate: true)
             // x = x + MLP(LN₂(x))
-            Kernels.layerNorm(x, into: h, rows: rows, block.norm2, dim: a.embedDim, eps: eps)
-            linear(h, block.fc1, rows: rows, into: w.hidden.base, activation: a.activation)
-            linear(w.hidden.base, block.fc2, rows: rows, accumulatingInto: x)
+            layerNorm(x, into: h, rows: rows, block.norm2)
+            block.fc1(h, rows: rows, into: w.hidden.base, activation: architecture.activation)
+            block.fc2(w.hidden.base, rows: rows, into: x, accumulate: true)
         }
 
         classify(x, images: images, logits: logits, workspace: w)
@@ -74,13 +74,8 @@ public final class VisionTransformer: @unchecked Sendable {
             }
         }
         // Each image's patch tokens go straight after its prefix tokens.
-        let embedding = weights.patchEmbedding
         for image in 0..<images {
-            let target = x + (image * n + prefix) * d
-            BLAS.gemm(
-                a.patchCount, d, patchLength, a: patches + image * a.patchCount * patchLength, lda: patchLength,
-                b: embedding.weight.base, ldb: d, c: target, ldc: d)
-            Kernels.addBias(target, rows: a.patchCount, columns: d, ld: d, bias: embedding.bias)
+            weights.patchEmbedding(patches + image * a.patchCount * patchLength, rows: a.patchCount, into: x + (image * n + prefix) * d)
         }
         let pos = weights.positionEmbedding.base
         for image in 0..<images {
@@ -118,37 +113,28 @@ public final class VisionTransformer: @unchecked Sendable {
             if a.distillationHead { Kernels.layerNorm(distilled, into: distilled, rows: images, norm, dim: d, eps: a.layerNormEps) }
         }
         if let norm = weights.poolNorm { Kernels.layerNorm(pooled, into: pooled, rows: images, norm, dim: d, eps: a.layerNormEps) }
-        linear(pooled, weights.head, rows: images, into: logits)
+        weights.head(pooled, rows: images, into: logits)
         if let head = weights.distillationHead {
             // DeiT distilled: logits = (head(x_cls) + head_dist(x_dist)) / 2
-            linear(distilled, head, rows: images, into: w.distillationLogits.base)
+            head(distilled, rows: images, into: w.distillationLogits.base)
             for i in 0..<(images * a.numClasses) { logits[i] = (logits[i] + w.distillationLogits[i]) / 2 }
         }
     }
 
-    /// `y = x·W + b` (then the activation, when given).
-    private func linear(
-        _ x: UnsafePointer<Float>, _ layer: Linear, rows: Int, into y: UnsafeMutablePointer<Float>,
-        activation: ViTArchitecture.Activation? = nil
-    ) {
-        BLAS.gemm(rows, layer.outputs, layer.inputs, a: x, lda: layer.inputs, b: layer.weight.base, ldb: layer.outputs, c: y, ldc: layer.outputs)
-        if let activation {
-            Kernels.addBiasActivation(y, rows: rows, columns: layer.outputs, bias: layer.bias, activation)
-        } else {
-            Kernels.addBias(y, rows: rows, columns: layer.outputs, ld: layer.outputs, bias: layer.bias)
+    /// Row-wise LayerNorm, rows split over the threads.
+    private func layerNorm(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, _ p: LayerNormParameters) {
+        let d = architecture.embedDim, eps = architecture.layerNormEps
+        Compute.parallelRows(rows) { range in
+            Kernels.layerNorm(x + range.lowerBound * d, into: y + range.lowerBound * d, rows: range.count, p, dim: d, eps: eps)
         }
-    }
-
-    /// `y = y + x·W + b`: the residual connection, accumulated by the GEMM itself.
-    private func linear(_ x: UnsafePointer<Float>, _ layer: Linear, rows: Int, accumulatingInto y: UnsafeMutablePointer<Float>) {
-        Kernels.addBias(y, rows: rows, columns: layer.outputs, ld: layer.outputs, bias: layer.bias)
-        BLAS.gemm(rows, layer.outputs, layer.inputs, a: x, lda: layer.inputs, b: layer.weight.base, ldb: layer.outputs, beta: 1, c: y, ldc: layer.outputs)
     }
 }
 
 /// The activations of a forward pass for up to `capacity` images, allocated once and reused.
 final class Workspace: @unchecked Sendable {
     let capacity: Int
+    /// The thread count the per-thread scratch (attention scores) was sized for.
+    let threads = Compute.threads
     let tokens, normed, qkv, hidden, patches, scores, pooled, pooledDistillation, distillationLogits: FloatBuffer
 
     init(architecture a: ViTArchitecture, capacity: Int) {
@@ -159,7 +145,7 @@ final class Workspace: @unchecked Sendable {
         qkv = FloatBuffer(count: rows * 3 * a.embedDim)
         hidden = FloatBuffer(count: rows * a.mlpDim)
         patches = FloatBuffer(count: capacity * a.patchCount * a.channels * a.patchSize * a.patchSize)
-        scores = FloatBuffer(count: a.tokens * a.tokens)
+        scores = FloatBuffer(count: Compute.threads * a.tokens * a.tokens)
         pooled = FloatBuffer(count: capacity * a.embedDim)
         pooledDistillation = FloatBuffer(count: capacity * a.embedDim)
         distillationLogits = FloatBuffer(count: capacity * a.numClasses)

@@ -1,0 +1,53 @@
+import Foundation
+import ViTKernels
+
+/// The one threading policy of the forward pass.
+///
+/// With the packed GEMM (x86-64 with AVX-512), every parallel part — the linear layers, the attention heads, the
+/// row-wise kernels — runs on one shared pool of `threads` threads (`vk_parallel_for`), and OpenBLAS, which only
+/// serves the attention core's small per-head products from inside that pool, runs single-threaded: no two thread
+/// pools compete for the cores. Without it, OpenBLAS does every GEMM with `threads` threads and the rest runs on the
+/// calling thread.
+enum Compute {
+    /// Whether linear layers use the packed AVX-512 GEMM (`Sources/ViTKernels/vit_gemm.c`).
+    static let packedGEMM: Bool = vk_gemm_supported() != 0 && ProcessInfo.processInfo.environment["VITCLASSIFY_BLAS_ONLY"] == nil
+
+    nonisolated(unsafe) private(set) static var threads: Int = {
+        let count = max(1, ProcessInfo.processInfo.activeProcessorCount)
+        BLAS.threads = packedGEMM ? 1 : count
+        return count
+    }()
+
+    /// Sets the number of threads (nil: one per core).
+    static func configure(threads requested: Int?) {
+        let count = max(1, requested ?? ProcessInfo.processInfo.activeProcessorCount)
+        threads = count
+        BLAS.threads = packedGEMM ? 1 : count
+    }
+
+    /// Calls `body(i)` for every i in 0..<n, spread over the pool; returns when all are done.
+    static func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+        guard n > 1 && threads > 1 && packedGEMM else {
+            for i in 0..<n { body(i) }
+            return
+        }
+        withoutActuallyEscaping(body) { body in
+            let box = ClosureBox(body)
+            vk_parallel_for(n, Int32(threads), { context, i in
+                Unmanaged<ClosureBox>.fromOpaque(context!).takeUnretainedValue().body(Int(i))
+            }, Unmanaged.passUnretained(box).toOpaque())
+        }
+    }
+
+    /// Splits `rows` rows into one contiguous range per thread (all on the caller when there are few).
+    static func parallelRows(_ rows: Int, minimum: Int = 64, _ body: (Range<Int>) -> Void) {
+        let parts = rows >= minimum ? min(threads, rows / (minimum / 2)) : 1
+        guard parts > 1 else { return body(0..<rows) }
+        parallelFor(parts) { part in body((rows * part / parts)..<(rows * (part + 1) / parts)) }
+    }
+
+    private final class ClosureBox: @unchecked Sendable {
+        let body: (Int) -> Void
+        init(_ body: @escaping (Int) -> Void) { self.body = body }
+    }
+}
