@@ -30,7 +30,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "ViTKitTests",
-            dependencies: ["ViTKit", "vitclassify", "PNGIO", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ViTKit", "vitclassify", "PNGIO", "ViTKernels", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             resources: [.copy("Resources")]),
     ]
 )

@@ -41,7 +41,7 @@ typedef struct {
     _Atomic(void *) context;
     _Atomic size_t n;
     _Atomic size_t chunk;
-    int workers; // started so far (guarded by lock)
+    _Atomic int workers; // started so far (only grows, under lock)
 } vkp_pool;
 
 static vkp_pool pool = {
@@ -85,9 +85,9 @@ static void vkp_work(uint32_t g) {
     }
 }
 
-static void *vkp_worker(void *unused) {
-    (void)unused;
-    uint32_t seen = atomic_load(&pool.gen);
+static void *vkp_worker(void *start_gen) {
+    // The generation current when this worker was created: a job published before the thread got going is still new.
+    uint32_t seen = (uint32_t)(uintptr_t)start_gen;
     for (;;) {
         uint32_t g = atomic_load(&pool.gen);
         if (g == seen) {
@@ -123,6 +123,8 @@ static void *vkp_worker(void *unused) {
 /// Starts workers until there are `want` (capped); returns how many there are.
 static int vkp_ensure_workers(int want) {
     if (want > VKP_MAX_THREADS - 1) want = VKP_MAX_THREADS - 1;
+    int have = atomic_load(&pool.workers);
+    if (have >= want) return have;
     pthread_mutex_lock(&pool.lock);
     while (pool.workers < want) {
         pthread_t thread;
@@ -130,22 +132,17 @@ static int vkp_ensure_workers(int want) {
         pthread_attr_init(&attr);
         pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
         pthread_attr_setstacksize(&attr, 1 << 20);
-        int rc = pthread_create(&thread, &attr, vkp_worker, NULL);
+        int rc = pthread_create(&thread, &attr, vkp_worker, (void *)(uintptr_t)atomic_load(&pool.gen));
         pthread_attr_destroy(&attr);
         if (rc != 0) break;
         pool.workers++;
     }
-    int have = pool.workers;
+    have = pool.workers;
     pthread_mutex_unlock(&pool.lock);
     return have;
 }
 
-int vk_pool_workers(void) {
-    pthread_mutex_lock(&pool.lock);
-    int have = pool.workers;
-    pthread_mutex_unlock(&pool.lock);
-    return have;
-}
+int vk_pool_workers(void) { return atomic_load(&pool.workers); }
 
 static void vkp_serial(size_t begin, size_t end, void (*fn)(void *, size_t), void *context) {
     for (size_t i = begin; i < end; i++) fn(context, i);
@@ -178,7 +175,6 @@ static void vkp_run(size_t n, int threads, size_t chunk, void (*fn)(void *, size
     if (threads - 1 > workers) threads = workers + 1;
 
     uint32_t g = atomic_load(&pool.gen) + 1;
-    if (g == 0) g = 1; // never reuse the workers' initial "seen" value 0 after wrap-around
     atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
     atomic_store_explicit(&pool.context, context, memory_order_relaxed);
     atomic_store_explicit(&pool.n, n, memory_order_relaxed);
@@ -225,40 +221,35 @@ void vk_parallel_for(size_t n, int threads, void (*fn)(void *context, size_t i),
 // ================================================================================================================
 //
 // B is packed into panels of NR = 32 columns (zero-padded on the right), each panel K rows deep, row after row:
-// panel p holds B[k][32p .. 32p+31] at data[p·K·32 + k·32]. A is used in place (rows lda apart).
+// panel p holds B[k][32p .. 32p+31] at data[p·K·32 + k·32] (64-byte aligned).
 //
-// The micro-kernel computes an MR×32 tile of C (MR = 14 rows: 28 zmm accumulators, 2 zmm of B per k, 14 embedded
-// broadcast FMAs of A per zmm of B) over a block of kc values of k. Work is split into tasks: a range of ≤ MC rows ×
-// a range of panels; a task walks its K blocks, and for each K block its panels, and for each panel its rows, so the
-// A block (rows × kc) stays in L2 while each kc×32 slice of B is reused from L1 by all row tiles.
-// Tasks are handed out dynamically by the pool; each task reads its panels of B once.
+// The micro-kernel computes an MR×32 tile of C (MR = 14 rows: 28 zmm accumulators; per k, 2 zmm loads of B and 14
+// broadcasts of A feeding 28 FMAs) over a block of kc values of k, reading A in place (rows lda apart), then adds C
+// (later K blocks, or accumulate) and the bias and stores with masks for the last panel's columns; the activation
+// runs over the freshly stored tile (in L1). Work is split into tasks: ≤ MC_MAX rows × a range of panels; a task
+// walks its K blocks, for each K block its panels, and for each panel its row tiles, so the A block (rows × kc)
+// stays in L2 and each kc×32 slice of B is reused by all row tiles. Tasks are handed out dynamically by the pool
+// (other processes may hold a core), and each task reads its panels of B once.
+// When 14 rows lda apart map to the same L1 sets (lda a multiple of 1024 floats, e.g. K = 3072 in fc2), A blocks are
+// first copied into a per-thread buffer with a harmless row stride, and tasks are made wide to amortise the copy.
 
 #define NR 32
 #define MR 14
 #ifndef KC_MAX
-#define KC_MAX 384
+#define KC_MAX 768 // K block: 197 rows × 768 × 4 B = 605 KB of A in L2
 #endif
 #ifndef MC_TILES
-#define MC_TILES 32
+#define MC_TILES 16 // row tiles per task at most
 #endif
 #define MC_MAX (MR * MC_TILES)
 #ifndef PANELS_PER_TASK
 #define PANELS_PER_TASK 4
 #endif
-#ifndef ALIAS_SETS
-#define ALIAS_SETS 2
-#endif
-#ifndef BIG_COPY_CHUNKS
-#define BIG_COPY_CHUNKS 1
-#endif
-#ifndef COPY_MODE
-#define COPY_MODE 1
-#endif
 #define A_STRIDE (KC_MAX + 16) // floats between rows of a copied A block: 14 rows fall in 14 different L1 sets
 
 struct vk_packed {
     size_t K, N, panels;
-    size_t bytes;
+    size_t bytes; // reported by vk_packed_bytes
     float *data;
 };
 
@@ -270,6 +261,8 @@ int vk_gemm_supported(void) {
         __builtin_cpu_init();
         l = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
             __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+        const char *off = getenv("VITCLASSIFY_NO_PACKED_GEMM");
+        if (off && *off && strcmp(off, "0") != 0) l = 0;
         __atomic_store_n(&vkg_level, l, __ATOMIC_RELAXED);
     }
     return l;
@@ -281,13 +274,12 @@ int vk_gemm_supported(void) { return 0; }
 static vk_packed *vkg_alloc(size_t K, size_t N) {
     if (!vk_gemm_supported()) return NULL;
     size_t panels = (N + NR - 1) / NR;
-    if (K != 0 && panels > SIZE_MAX / sizeof(float) / NR / K) return NULL;
-    size_t floats = panels * NR * K;
-    size_t bytes = (floats * sizeof(float) + 63) / 64 * 64;
+    if (K != 0 && panels > SIZE_MAX / 2 / sizeof(float) / NR / K) return NULL; // also keeps +63 below from wrapping
+    size_t bytes = panels * NR * K * sizeof(float);
     if (bytes == 0) bytes = 64;
     vk_packed *p = malloc(sizeof *p);
     if (!p) return NULL;
-    p->data = aligned_alloc(64, bytes);
+    p->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
     if (!p->data) {
         free(p);
         return NULL;
@@ -295,7 +287,7 @@ static vk_packed *vkg_alloc(size_t K, size_t N) {
     p->K = K;
     p->N = N;
     p->panels = panels;
-    p->bytes = bytes + sizeof *p;
+    p->bytes = (bytes + 63) / 64 * 64 + sizeof *p;
     return p;
 }
 
@@ -516,14 +508,47 @@ typedef struct {
     int copy_a;          // copy each A block to a buffer with a friendlier row stride first
 } vkg_job;
 
-/// Whether 14 rows lda floats apart hit fewer than 14 different L1 sets (64 B lines, 64 sets, 8 ways).
+/// Whether 14 rows lda floats apart all start in the same L1 set (64-byte lines, 64 sets, 8 ways), so that the
+/// micro-kernel's 14 streams of A keep evicting each other. Two sets (lda ≡ 512 mod 1024) measured fine.
 static int vkg_lda_aliases(size_t lda) {
     uint64_t seen = 0;
     for (size_t r = 0; r < MR; r++) seen |= (uint64_t)1 << ((r * lda * sizeof(float) / 64) % 64);
-    return __builtin_popcountll(seen) < ALIAS_SETS;
+    return __builtin_popcountll(seen) < 2;
 }
 
-static __thread float *vkg_abuf;
+/// Per-thread scratch for copied A blocks (grown on demand, freed when the thread exits).
+typedef struct {
+    float *data;
+    size_t floats;
+} vkg_scratch;
+static pthread_key_t vkg_scratch_key;
+static pthread_once_t vkg_scratch_once = PTHREAD_ONCE_INIT;
+static void vkg_scratch_free(void *p) {
+    vkg_scratch *s = p;
+    free(s->data);
+    free(s);
+}
+static void vkg_scratch_init(void) { pthread_key_create(&vkg_scratch_key, vkg_scratch_free); }
+static float *vkg_scratch_get(size_t floats) {
+    pthread_once(&vkg_scratch_once, vkg_scratch_init);
+    vkg_scratch *s = pthread_getspecific(vkg_scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(vkg_scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->floats < floats) {
+        free(s->data);
+        s->floats = 0;
+        s->data = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        if (!s->data) return NULL;
+        s->floats = floats;
+    }
+    return s->data;
+}
 
 static void vkg_task(void *context, size_t t) {
     const vkg_job *job = context;
@@ -533,11 +558,8 @@ static void vkg_task(void *context, size_t t) {
     size_t p0 = nb * P / job->nchunks, p1 = (nb + 1) * P / job->nchunks;
     size_t K = job->K, kc = job->kc;
     const float *bdata = job->B->data;
-    float *abuf = NULL;
-    if (job->copy_a) {
-        if (!vkg_abuf) vkg_abuf = aligned_alloc(64, (size_t)MC_MAX * A_STRIDE * sizeof(float));
-        abuf = vkg_abuf;
-    }
+    // Copy A blocks when its rows alias in L1 (and the scratch can be had).
+    float *abuf = job->copy_a ? vkg_scratch_get((m1 - m0) * A_STRIDE) : NULL;
     for (size_t k0 = 0; k0 < K || (K == 0 && k0 == 0); k0 += kc) {
         size_t kb = K - k0 < kc ? K - k0 : kc;
         int first = k0 == 0, last = k0 + kb >= K;
@@ -549,9 +571,10 @@ static void vkg_task(void *context, size_t t) {
             const float *b = bdata + p * K * NR + k0 * NR;
             const float *a = job->A + m0 * job->lda + k0;
             size_t lda = job->lda;
-            if (job->copy_a) {
+            if (abuf) {
                 if (p == p0) {
-                    for (size_t i = m0; i < m1; i++) memcpy(abuf + (i - m0) * A_STRIDE, job->A + i * job->lda + k0, kb * sizeof(float));
+                    for (size_t i = m0; i < m1; i++)
+                        memcpy(abuf + (i - m0) * A_STRIDE, job->A + i * job->lda + k0, kb * sizeof(float));
                 }
                 a = abuf;
                 lda = A_STRIDE;
@@ -586,11 +609,11 @@ void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, fl
     // Row blocks: ≤ MC_MAX rows each, whole micro-tiles.
     size_t tiles = (M + MR - 1) / MR;
     size_t mblocks = (tiles + MC_MAX / MR - 1) / (MC_MAX / MR);
-    // Panel chunks: ~PANELS_PER_TASK panels each, a multiple of the thread count when there are enough panels.
+    // Panel chunks: ~PANELS_PER_TASK panels each (one per thread when A is copied), a multiple of the thread count
+    // when there are enough panels.
     size_t T = (size_t)threads;
-    int copy_a = COPY_MODE == 2 || (COPY_MODE == 1 && K > 128 && vkg_lda_aliases(lda));
-    size_t nchunks = (P + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
-    if (copy_a && BIG_COPY_CHUNKS) nchunks = 1;
+    int copy_a = K > 128 && vkg_lda_aliases(lda);
+    size_t nchunks = copy_a ? 1 : (P + PANELS_PER_TASK - 1) / PANELS_PER_TASK;
     if (T > 1) {
         if (P >= T) nchunks = (nchunks + T - 1) / T * T;
         else nchunks = P;

@@ -14,7 +14,9 @@
 /// concurrent vk_gemm_packed calls.
 typedef struct vk_packed vk_packed;
 
-/// 1 when this CPU (and OS) can run the packed GEMM, 0 when callers must fall back to BLAS.
+/// 1 when this CPU (and OS) can run the packed GEMM, 0 when callers must fall back to BLAS. Decided once, on first
+/// use; setting the environment variable VITCLASSIFY_NO_PACKED_GEMM (to anything but "" or "0") forces 0, to
+/// exercise the BLAS fallback on an AVX-512 machine.
 int vk_gemm_supported(void);
 
 /// Packs B (K rows × N columns, row-major, rows ldb floats apart, ldb ≥ N) for vk_gemm_packed. B is not referenced
@@ -44,8 +46,11 @@ enum {
 /// C[M×N] = A[M×K] · B  (+ C when accumulate != 0)  (+ bias[N] when bias != NULL), then the activation (VK_ACT_*),
 /// applied after bias and accumulate. A rows lda floats apart (lda ≥ K), C rows ldc floats apart (ldc ≥ N); only the
 /// M×N elements of C are written. C must not overlap A or bias.
-/// Runs on the shared pool with up to `threads` threads (≤ 1: the calling thread only); small products use fewer.
+/// Runs on the shared pool with up to `threads` threads (≤ 1: the calling thread only); small products use fewer, and
+/// a call made while the pool is busy (e.g. from inside vk_parallel_for) runs on its own thread only.
 /// Results do not depend on `threads` (every element is computed by the same code in the same order).
+/// When A's rows alias in L1 (lda a multiple of 1024 floats, K > 128), blocks of A are copied into a per-thread
+/// scratch buffer (≤ 224 × 784 floats, 0.7 MB, kept until the thread exits).
 void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc,
                     const float *bias, int accumulate, int activation, int threads);
 

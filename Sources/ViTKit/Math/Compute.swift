@@ -10,7 +10,8 @@ import ViTKernels
 /// calling thread.
 enum Compute {
     /// Whether linear layers use the packed AVX-512 GEMM (`Sources/ViTKernels/vit_gemm.c`).
-    static let packedGEMM: Bool = vk_gemm_supported() != 0 && ProcessInfo.processInfo.environment["VITCLASSIFY_BLAS_ONLY"] == nil
+    /// `VITCLASSIFY_NO_PACKED_GEMM=1` forces the OpenBLAS path (to test the fallback on an AVX-512 machine).
+    static let packedGEMM: Bool = vk_gemm_supported() != 0
 
     nonisolated(unsafe) private(set) static var threads: Int = {
         let count = max(1, ProcessInfo.processInfo.activeProcessorCount)

@@ -1,0 +1,252 @@
+import CBLAS
+import Foundation
+import Synchronization
+import Testing
+import ViTKernels
+
+/// Deterministic inputs (SplitMix64), uniform in [-1, 1), so that a failure reproduces.
+private struct SplitMix {
+    var state: UInt64
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func floats(_ count: Int) -> [Float] {
+        (0..<count).map { _ in Float(next() >> 40) / Float(1 << 23) - 1 }
+    }
+}
+
+struct GemmCase: CustomTestStringConvertible, Sendable {
+    var m: Int, k: Int, n: Int
+    var lda: Int? = nil
+    var ldc: Int? = nil
+    var accumulate = false
+    var bias = false
+    var activation: Int32 = 0
+    var threads: [Int32] = [1, 2]
+
+    var testDescription: String {
+        var s = "M\(m) K\(k) N\(n)"
+        if let lda { s += " lda\(lda)" }
+        if let ldc { s += " ldc\(ldc)" }
+        if accumulate { s += " +C" }
+        if bias { s += " +bias" }
+        if activation != 0 { s += activation == 1 ? " gelu-erf" : " gelu-tanh" }
+        return s + " threads\(threads)"
+    }
+}
+
+/// vk_gemm_packed against cblas_sgemm (+ vk_add_bias / vk_add_bias_gelu / vk_add_bias_gelu_tanh for the epilogue).
+@Suite("Packed GEMM and thread pool")
+struct GemmTests {
+    static let supported = vk_gemm_supported() != 0
+
+    // Odd sizes around the 14-row micro-tile, the 32-column panel, the 16-lane vector and the 384-deep K block.
+    static let sweep: [GemmCase] = {
+        let ms = [1, 7, 13, 14, 15, 31, 33, 50, 197, 1000]
+        let kns = [(1, 1), (7, 33), (13, 64), (129, 7), (64, 200), (385, 50), (800, 31), (33, 100), (31, 15), (14, 16)]
+        return ms.flatMap { m in kns.map { GemmCase(m: m, k: $0.0, n: $0.1) } }
+    }()
+
+    static let modes: [GemmCase] = [(197, 192, 576), (50, 385, 33), (15, 800, 100), (1000, 64, 64)].flatMap { s in
+        [false, true].flatMap { accumulate in
+            [false, true].flatMap { bias in
+                [Int32(0), 1, 2].map { GemmCase(m: s.0, k: s.1, n: s.2, accumulate: accumulate, bias: bias, activation: $0) }
+            }
+        }
+    }
+
+    static let strided: [GemmCase] = [
+        GemmCase(m: 197, k: 300, n: 70, lda: 1024, ldc: 75, bias: true),  // lda aliases in L1: A is copied first
+        GemmCase(m: 33, k: 64, n: 64, lda: 100, ldc: 77, accumulate: true),
+        GemmCase(m: 14, k: 129, n: 32, lda: 130, ldc: 40, bias: true, activation: 1),
+        GemmCase(m: 1000, k: 50, n: 17, lda: 64, ldc: 19, bias: true, activation: 2),
+        GemmCase(m: 300, k: 2048, n: 48, lda: 2048, ldc: 48, accumulate: true),  // aliasing lda = K, 3 K blocks
+        GemmCase(m: 5, k: 0, n: 20, ldc: 21, accumulate: true, bias: true),
+        GemmCase(m: 6, k: 0, n: 40, bias: true, activation: 1),
+        GemmCase(m: 7, k: 3, n: 5, threads: [3, 8]),
+        GemmCase(m: 500, k: 100, n: 300, bias: true, activation: 1, threads: [1, 2, 3, 4, 8]),
+    ]
+
+    // The forward pass's shapes (ViT-B/16 batch 1; the small model's fc1 with its GELU).
+    static let vit: [GemmCase] = [
+        GemmCase(m: 197, k: 768, n: 2304, bias: true),
+        GemmCase(m: 197, k: 3072, n: 768, bias: true),
+        GemmCase(m: 197, k: 768, n: 3072, bias: true, activation: 1),
+        GemmCase(m: 197, k: 768, n: 768, accumulate: true),
+        GemmCase(m: 3200, k: 64, n: 128, bias: true, activation: 2),
+    ]
+
+    /// Runs one case for each of its thread counts; checks every element against the reference within
+    /// 1e-5 · (Σₖ|a·b| + |c₀| + |bias|), that the columns between N and ldc are untouched, and that every thread count
+    /// gives bit-identical results.
+    static func check(_ c: GemmCase) throws {
+        let lda = c.lda ?? max(c.k, 1), ldc = c.ldc ?? c.n, ldb = c.n + 3
+        var rng = SplitMix(state: UInt64(c.m * 1_000_003 + c.k * 1009 + c.n * 7 + lda + ldc))
+        let a = rng.floats(c.m * lda)  // padding columns too: they must not be read into the result
+        let b = rng.floats(max(c.k, 1) * ldb)
+        let biasValues = c.bias ? rng.floats(c.n) : [Float](repeating: 0, count: c.n)
+        let c0 = rng.floats(c.m * ldc)
+
+        // Reference: the product (plus C) by OpenBLAS, then bias and activation by the element-wise kernels.
+        var expected = [Float](repeating: 0, count: c.m * c.n)
+        if c.accumulate { for i in 0..<c.m { for j in 0..<c.n { expected[i * c.n + j] = c0[i * ldc + j] } } }
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(c.m), blasint(c.n), blasint(c.k), 1, a, blasint(lda), b,
+            blasint(ldb), c.accumulate ? 1 : 0, &expected, blasint(c.n))
+        switch c.activation {
+        case 1: vk_add_bias_gelu(&expected, c.m, c.n, biasValues)
+        case 2: vk_add_bias_gelu_tanh(&expected, c.m, c.n, biasValues)
+        default: if c.bias { vk_add_bias(&expected, c.m, c.n, c.n, biasValues) }
+        }
+        // Scale: Σₖ |a|·|b| (by BLAS on absolute values) + |c₀| + |bias|.
+        var scale = [Float](repeating: 0, count: c.m * c.n)
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(c.m), blasint(c.n), blasint(c.k), 1, a.map(abs),
+            blasint(lda), b.map(abs), blasint(ldb), 0, &scale, blasint(c.n))
+
+        let packed = try #require(vk_pack(b, c.k, c.n, ldb))
+        defer { vk_packed_free(packed) }
+        #expect(vk_packed_rows(packed) == c.k && vk_packed_cols(packed) == c.n)
+        #expect(vk_packed_bytes(packed) >= 4 * c.k * c.n)
+
+        var first: [Float]? = nil
+        for threads in c.threads {
+            var out = c0
+            biasValues.withUnsafeBufferPointer { biasPointer in
+                vk_gemm_packed(
+                    c.m, a, lda, packed, &out, ldc, c.bias ? biasPointer.baseAddress : nil, c.accumulate ? 1 : 0,
+                    c.activation, threads)
+            }
+            var bad = 0, worst: Float = 0
+            for i in 0..<c.m {
+                for j in 0..<c.n {
+                    var s = scale[i * c.n + j] + abs(biasValues[j])
+                    if c.accumulate { s += abs(c0[i * ldc + j]) }
+                    let e = abs(out[i * ldc + j] - expected[i * c.n + j])
+                    if !(e <= 1e-5 * s + Float.leastNormalMagnitude) { bad += 1 }
+                    if s > 0 { worst = max(worst, e / s) }
+                }
+                for j in c.n..<ldc where out[i * ldc + j] != c0[i * ldc + j] { bad += 1 }
+            }
+            #expect(bad == 0, "threads \(threads): \(bad) bad elements, worst error / scale \(worst)")
+            if let first { #expect(out == first, "threads \(threads) differs from threads \(c.threads[0])") } else { first = out }
+        }
+    }
+
+    @Test("odd shapes against cblas_sgemm", .enabled(if: supported), arguments: sweep)
+    func shapes(c: GemmCase) throws { try Self.check(c) }
+
+    @Test("accumulate, bias and both GELUs", .enabled(if: supported), arguments: modes)
+    func epilogue(c: GemmCase) throws { try Self.check(c) }
+
+    @Test("lda > K, ldc > N, K = 0, more threads than work", .enabled(if: supported), arguments: strided)
+    func strides(c: GemmCase) throws { try Self.check(c) }
+
+    @Test("ViT shapes", .enabled(if: supported), arguments: vit)
+    func vitShapes(c: GemmCase) throws { try Self.check(c) }
+
+    @Test("packing Bᵀ equals packing B", .enabled(if: supported))
+    func transposedPacking() throws {
+        let k = 77, n = 45, m = 20
+        var rng = SplitMix(state: 42)
+        let b = rng.floats(k * n), a = rng.floats(m * k)
+        let bt = (0..<n * k).map { b[($0 % k) * n + $0 / k] }  // bt[j][kk] = b[kk][j]
+        let p1 = try #require(vk_pack(b, k, n, n)), p2 = try #require(vk_pack_transposed(bt, k, n, k))
+        defer { vk_packed_free(p1); vk_packed_free(p2) }
+        var c1 = [Float](repeating: 0, count: m * n), c2 = c1
+        vk_gemm_packed(m, a, k, p1, &c1, n, nil, 0, 0, 1)
+        vk_gemm_packed(m, a, k, p2, &c2, n, nil, 0, 0, 1)
+        #expect(c1 == c2)
+    }
+
+    @Test("vk_pack returns NULL without AVX-512", .enabled(if: !supported))
+    func unsupported() {
+        let b = [Float](repeating: 1, count: 64)
+        #expect(vk_pack(b, 8, 8, 8) == nil)
+    }
+
+    // MARK: thread pool
+
+    /// One atomic counter per index.
+    final class Counters: @unchecked Sendable {
+        let base: UnsafeMutablePointer<Atomic<Int>>
+        let count: Int
+        init(_ count: Int) {
+            self.count = count
+            base = .allocate(capacity: max(count, 1))
+            for i in 0..<count { (base + i).initialize(to: Atomic(0)) }
+        }
+        deinit {
+            base.deinitialize(count: count)
+            base.deallocate()
+        }
+        func bump(_ i: Int) { base[i].wrappingAdd(1, ordering: .relaxed) }
+        func value(_ i: Int) -> Int { base[i].load(ordering: .relaxed) }
+        var all: [Int] { (0..<count).map(value) }
+    }
+
+    static let bump: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, i in
+        Unmanaged<Counters>.fromOpaque(context!).takeUnretainedValue().bump(i)
+    }
+
+    static func parallelFor(_ n: Int, threads: Int32, _ counters: Counters) {
+        vk_parallel_for(n, threads, bump, Unmanaged.passUnretained(counters).toOpaque())
+    }
+
+    @Test("parallel_for calls every index exactly once", arguments: [0, 1, 2, 3, 5, 64, 1000, 100_003])
+    func coverage(n: Int) {
+        for threads: Int32 in [0, 1, 2, 3, 4, 8] {
+            for _ in 0..<3 {
+                let counters = Counters(n)
+                Self.parallelFor(n, threads: threads, counters)
+                #expect(counters.all == [Int](repeating: 1, count: n), "n \(n), threads \(threads)")
+            }
+        }
+    }
+
+    @Test("parallel_for with threads 1 runs in order on the caller")
+    func serialOrder() {
+        final class Log: @unchecked Sendable {
+            var indices: [Int] = []
+            let thread = pthread_self()
+            var otherThread = false
+        }
+        let log = Log()
+        let record: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, i in
+            let log = Unmanaged<Log>.fromOpaque(context!).takeUnretainedValue()
+            log.indices.append(i)
+            if pthread_equal(pthread_self(), log.thread) == 0 { log.otherThread = true }
+        }
+        vk_parallel_for(100, 1, record, Unmanaged.passUnretained(log).toOpaque())
+        #expect(log.indices == Array(0..<100))
+        #expect(!log.otherThread)
+    }
+
+    @Test("nested and concurrent parallel_for calls run every index once")
+    func nestedAndConcurrent() {
+        // Nested: each outer index runs an inner parallel_for over its own row of counters.
+        final class Grid: @unchecked Sendable {
+            let rows: [Counters]
+            init(_ r: Int, _ c: Int) { rows = (0..<r).map { _ in Counters(c) } }
+        }
+        let grid = Grid(16, 257)
+        let outer: @convention(c) (UnsafeMutableRawPointer?, Int) -> Void = { context, i in
+            let grid = Unmanaged<Grid>.fromOpaque(context!).takeUnretainedValue()
+            GemmTests.parallelFor(grid.rows[i].count, threads: 2, grid.rows[i])
+        }
+        vk_parallel_for(16, 2, outer, Unmanaged.passUnretained(grid).toOpaque())
+        for row in grid.rows { #expect(row.all == [Int](repeating: 1, count: 257)) }
+
+        // Concurrent callers: whoever finds the pool busy runs serially; all indices still run once.
+        let counters = (0..<6).map { _ in Counters(20_000) }
+        DispatchQueue.concurrentPerform(iterations: counters.count) { t in
+            for _ in 0..<5 { Self.parallelFor(20_000, threads: 2, counters[t]) }
+        }
+        for c in counters { #expect(c.all == [Int](repeating: 5, count: 20_000)) }
+        #expect(vk_pool_workers() >= 1)
+    }
+}
