@@ -73,13 +73,13 @@ public final class VisionTransformer: @unchecked Sendable {
                 }
             }
         }
-        // Each image's patch tokens go straight after its prefix tokens.
-        for image in 0..<images {
-            weights.patchEmbedding(patches + image * a.patchCount * patchLength, rows: a.patchCount, into: x + (image * n + prefix) * d)
-        }
+        // One GEMM over every patch of the batch, then each image's patch tokens go after its prefix tokens.
+        let embedded = w.normed.base
+        weights.patchEmbedding(patches, rows: images * a.patchCount, into: embedded)
         let pos = weights.positionEmbedding.base
         for image in 0..<images {
             let rows = x + image * n * d
+            (rows + prefix * d).update(from: embedded + image * a.patchCount * d, count: a.patchCount * d)
             var t = 0
             for token in [weights.classToken, weights.distillationToken] { if let token { (rows + t * d).update(from: token.base, count: d); t += 1 } }
             if let registers = weights.registerTokens { (rows + t * d).update(from: registers.base, count: a.registerTokens * d) }
