@@ -134,6 +134,12 @@ enum Interruption {
     nonisolated(unsafe) private static var flag: sig_atomic_t = 0
 
     static func install() {
+        // A parent may have started us with these signals blocked (e.g. some process launchers): unblock them.
+        var set = sigset_t()
+        sigemptyset(&set)
+        sigaddset(&set, SIGINT)
+        sigaddset(&set, SIGTERM)
+        pthread_sigmask(SIG_UNBLOCK, &set, nil)
         for s in [SIGINT, SIGTERM] {
             signal(s) { number in
                 if Interruption.flag != 0 { signal(number, SIG_DFL); raise(number) }

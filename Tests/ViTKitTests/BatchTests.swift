@@ -185,3 +185,52 @@ struct BatchTests {
         #expect(throws: ViTError.self) { try Evaluation.classFolders(in: d.path, labels: classifier.info.labels) }
     }
 }
+
+@Suite("Batch runs interrupted for real")
+struct BatchInterruptionTests {
+    /// A folder of many small PNGs so that a run lasts long enough to be interrupted.
+    static func manyImages() throws -> ImageDirectory {
+        let d = try ImageDirectory(name: "many")
+        let names = ["rgb8_32x32", "pal8_32x32", "gray8_45x61", "rgba8_45x61", "rgb8_37x23"]
+        for i in 0..<500 { try d.copy(names[i % names.count], as: String(format: "img-%05d.png", i)) }
+        return d
+    }
+
+    static var binary: URL { Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("vitclassify") }
+
+    func run(_ arguments: [String], killWith signal: Int32? = nil, output: String) throws -> Int32 {
+        let process = Process()
+        process.executableURL = Self.binary
+        process.arguments = arguments
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        if let signal {
+            // Wait for the first rows, then interrupt.
+            while process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 2000 {
+                usleep(200)
+            }
+            kill(process.processIdentifier, signal)
+        }
+        process.waitUntilExit()
+        return process.terminationStatus
+    }
+
+    @Test("SIGKILL or Ctrl-C mid-run, then --resume: the file equals an uninterrupted run's", arguments: [SIGKILL, SIGINT])
+    func interruptAndResume(signal: Int32) throws {
+        let d = try Self.manyImages()
+        let model = Fixtures.models.first { $0.name == "timm_vit" }!.dir
+        let full = d.file("full.csv"), partial = d.file("partial.csv")
+        let common = ["batch", d.path, "--model", model, "--batch-size", "1", "--threads", "1"]
+        #expect(try run(common + ["--output", full], output: full) == 0)
+        let expected = try Data(contentsOf: URL(fileURLWithPath: full))
+        let status = try run(common + ["--output", partial], killWith: signal, output: partial)
+        let interrupted = try Data(contentsOf: URL(fileURLWithPath: partial))
+        #expect(interrupted.count < expected.count, "the run finished before it could be interrupted")
+        if signal == SIGINT { #expect(status == 130) }
+        // Only complete rows, or at most a last row cut short by SIGKILL (which --resume drops).
+        let completeRows = interrupted.lastIndex(of: UInt8(ascii: "\n")).map { interrupted[...$0] } ?? Data()
+        #expect(expected.starts(with: completeRows))
+        #expect(try run(common + ["--output", partial, "--resume"], output: partial) == 0)
+        #expect(try Data(contentsOf: URL(fileURLWithPath: partial)) == expected)
+    }
+}
