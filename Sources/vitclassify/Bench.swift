@@ -54,9 +54,7 @@ struct Bench: ParsableCommand {
         times.sort()
         let median = times.count % 2 == 1 ? times[times.count / 2] : (times[times.count / 2 - 1] + times[times.count / 2]) / 2
         let best = times[0]
-        var usage = rusage()
-        getrusage(RUSAGE_SELF.rawValue, &usage)
-        let peakRSS = Double(usage.ru_maxrss) / 1024
+        let peakRSS = Self.peakResidentMegabytes()
         let cold = noColdStart ? nil : try coldStart(classifier)
         let gflops = 2 * Double(a.macsPerImage) / (median / 1000) / 1e9
         let threads = Classifier.threads
@@ -76,6 +74,20 @@ struct Bench: ParsableCommand {
             ("images_per_second", .double(1000 / median)), ("gflops_per_second", .double(gflops)),
             ("peak_rss_mb", .double(peakRSS)), ("cold_start_ms", cold.map(JSONValue.double) ?? .null),
         ]).rendered)
+    }
+
+    /// This process's peak resident set (`VmHWM` in /proc/self/status). Not `getrusage`'s `ru_maxrss`: on Linux that
+    /// carries a large parent's peak across fork and exec.
+    static func peakResidentMegabytes() -> Double {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
+        else {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Double(usage.ru_maxrss) / 1024
+        }
+        return kilobytes / 1024
     }
 
     /// Wall time of `vitclassify IMAGE --model M` in a new process, for a PNG at the model's input size.

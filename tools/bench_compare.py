@@ -1,0 +1,746 @@
+#!/usr/bin/env python3
+"""Compare vitclassify with ONNX Runtime and PyTorch eager on ViT-Ti/16, ViT-S/16, ViT-B/16 (224, random weights).
+
+One run measures, for every (model, batch size), the three engines in interleaved ROUNDS:
+
+  vitclassify   `vitclassify bench --model DIR --batch-size B --threads T --iterations N --warmup W
+                 --format json --no-cold-start`, a new process per round (its ms_per_image_median is that
+                 round's median; its peak RSS is recorded for the RSS target);
+  ONNX Runtime  CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1, ORT_SEQUENTIAL,
+                ORT_ENABLE_ALL, on the model exported from timm (tools/make_bench_models.py);
+  PyTorch       timm eager model, torch.set_num_threads(T), torch.inference_mode().
+
+PyTorch and ONNX Runtime each run in their own long-lived worker process (spawned, model loaded once per
+model), so their thread pools (OpenMP/MKL vs ORT's) never share a process with each other or with the
+parent; a worker waits on a pipe while another engine runs, and the script sleeps --settle seconds between
+engines so spinning pool threads go idle. Each engine does W warm-up passes then N timed passes per round
+(each pass timed on its own, in ms/image); the engine order rotates from round to round. Reported: the median
+over rounds of the per-round medians.
+
+Numerics (once per model): a 224x224 PNG is classified by `vitclassify IMG --model DIR --format json
+--top-k 0`, and by timm on the same PNG through timm's own transform from config.json's pretrained_cfg;
+ORT is compared with torch on that preprocessed tensor.
+
+Default model (weights/fashion-mnist-vit; skipped if missing): the wall time of a whole `vitclassify
+images/<first sample>.png` process (hyperfine median of --cold-runs, else timed here), and `vitclassify batch`
+over the 10,000 Fashion-MNIST test images exported once as PNGs to bench-out/fmnist-test/ (images/s from its
+summary line on stderr).
+
+Usage (from the repository root, after `swift build -c release --scratch-path .build-bench`):
+  .venv-tools/bin/python tools/bench_compare.py --threads 2 --rounds 5 --iterations 20 \\
+      --models ti,s,b --batches 1,8 --out BENCHMARKS.md
+  .venv-tools/bin/python tools/bench_compare.py --quick      # smoke run -> bench-out/BENCHMARKS.quick.md
+  .venv-tools/bin/python tools/bench_compare.py --from-json bench-out/bench_results.json   # re-render only
+
+Idle-wait (--spin auto, the default): ORT's and PyTorch's pool threads spin while waiting by default, which on
+a machine whose cores are busy with other work can make them several times slower. For each model both the
+spinning default and a non-spinning setting (ORT allow_spinning=0 / OMP_WAIT_POLICY=PASSIVE, each its own
+worker) are probed and the faster one is timed; the report says which. Raw results: bench-out/bench_results.json.
+"""
+
+import argparse
+import datetime
+import gzip
+import json
+import multiprocessing as mp
+import os
+import platform
+import re
+import shlex
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+TOOLS = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(TOOLS)
+sys.path.insert(0, TOOLS)
+import make_bench_models as mbm  # noqa: E402  (imports nothing heavy at module level)
+
+BENCH_OUT = os.path.join(REPO, "bench-out")
+ENGINES = ("vitclassify", "ort", "torch")
+ENGINE_NAMES = {"vitclassify": "vitclassify", "ort": "ONNX Runtime", "torch": "PyTorch eager"}
+# Idle-wait variants of the two in-process engines. Spinning pool threads (ORT's default allow_spinning=1,
+# libgomp's default active wait in PyTorch) are fastest on an idle machine but can be several times slower
+# when other processes compete for the cores; `--spin auto` probes both per model and keeps the faster.
+VARIANTS = {"ort": {"spin": "allow_spinning=1 (default)", "nospin": "allow_spinning=0"},
+            "torch": {"spin": "OMP_WAIT_POLICY unset (default)", "nospin": "OMP_WAIT_POLICY=PASSIVE"}}
+# Targets from the issue: max vitclassify/ORT ratio per (batch, model); min PyTorch/vitclassify speedup.
+ORT_TARGETS = {1: {"ti": 1.10, "s": 1.00, "b": 1.00}, 8: {"b": 1.00}}
+TORCH_SPEEDUP_TARGET = 1.2
+RSS_FACTOR, RSS_SLACK_MB = 1.15, 64.0
+COLD_START_TARGET_MS, BATCH_TARGET_IPS = 50.0, 3000.0
+
+
+def log(msg):
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+# --------------------------------------------------------------------------------------------- workers
+def _bench_input(batch):
+    """Same distribution as `vitclassify bench`'s synthetic input: uniform in [-1, 1), fixed seed."""
+    return np.random.default_rng(1234 + batch).uniform(-1, 1, size=(batch, 3, mbm.IMG, mbm.IMG)).astype(np.float32)
+
+
+def _timed(run, x, warmup, iterations):
+    for _ in range(warmup):
+        run(x)
+    times = []
+    for _ in range(iterations):
+        t0 = time.perf_counter_ns()
+        run(x)
+        times.append((time.perf_counter_ns() - t0) / 1e6 / x.shape[0])
+    return times
+
+
+def torch_worker(conn, threads):
+    import torch
+    import timm
+    import timm.data
+    from PIL import Image
+    from safetensors.torch import load_file
+
+    torch.set_num_threads(threads)
+    model, cfg = None, None
+    conn.send(("ready", {"torch": str(torch.__version__), "timm": str(timm.__version__),  # plain str: a
+                         # TorchVersion would import torch into the parent when unpickled
+                         "torch_threads": torch.get_num_threads()}))
+    while True:
+        msg = conn.recv()
+        try:
+            if msg[0] == "quit":
+                return
+            if msg[0] == "unload":
+                model = None
+                conn.send(("ok", None))
+            elif msg[0] == "load":
+                model = None
+                with open(os.path.join(msg[1], "config.json")) as f:
+                    cfg = json.load(f)
+                model = timm.create_model(cfg["architecture"], pretrained=False, num_classes=cfg["num_classes"],
+                                          global_pool=cfg["global_pool"], **cfg["model_args"])
+                model.load_state_dict(load_file(os.path.join(msg[1], "model.safetensors")), strict=True)
+                model = model.float().eval()
+                conn.send(("ok", None))
+            elif msg[0] == "run":
+                _, batch, warmup, iterations = msg
+                x = torch.from_numpy(_bench_input(batch))
+                with torch.inference_mode():
+                    conn.send(("ok", _timed(model, x, warmup, iterations)))
+            elif msg[0] == "classify":  # PNG -> (preprocessed tensor, logits), timm's transform from config.json
+                pc = cfg["pretrained_cfg"]
+                tf = timm.data.create_transform(input_size=tuple(pc["input_size"]), interpolation=pc["interpolation"],
+                                                crop_pct=pc["crop_pct"], crop_mode=pc.get("crop_mode", "center"),
+                                                mean=tuple(pc["mean"]), std=tuple(pc["std"]), is_training=False)
+                x = tf(Image.open(msg[1]).convert("RGB")).unsqueeze(0)
+                with torch.inference_mode():
+                    conn.send(("ok", (x.numpy(), model(x).numpy())))
+        except Exception as e:  # report, keep serving
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+def ort_worker(conn, threads, spinning=True):
+    import onnxruntime as ort
+
+    sess = None
+    conn.send(("ready", {"onnxruntime": str(ort.__version__)}))
+    while True:
+        msg = conn.recv()
+        try:
+            if msg[0] == "quit":
+                return
+            if msg[0] == "unload":
+                sess = None
+                conn.send(("ok", None))
+            elif msg[0] == "load":
+                sess = None
+                so = ort.SessionOptions()
+                so.intra_op_num_threads = threads
+                so.inter_op_num_threads = 1
+                so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+                so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+                so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+                sess = ort.InferenceSession(os.path.join(msg[1], "model.onnx"), so, providers=["CPUExecutionProvider"])
+                conn.send(("ok", sess.get_providers()))
+            elif msg[0] == "run":
+                _, batch, warmup, iterations = msg
+                conn.send(("ok", _timed(lambda x: sess.run(None, {"input": x}), _bench_input(batch), warmup, iterations)))
+            elif msg[0] == "logits":
+                conn.send(("ok", sess.run(None, {"input": msg[1]})[0]))
+        except Exception as e:
+            conn.send(("error", f"{type(e).__name__}: {e}"))
+
+
+class Worker:
+    def __init__(self, target, threads, *extra, env=None):
+        ctx = mp.get_context("spawn")
+        self.conn, child = ctx.Pipe()
+        self.proc = ctx.Process(target=target, args=(child, threads) + extra, daemon=True)
+        saved = dict(os.environ)
+        os.environ.update(env or {})  # the spawned child copies the environment at start
+        try:
+            self.proc.start()
+        finally:
+            os.environ.clear()
+            os.environ.update(saved)
+        self.info = self._recv()
+
+    def _recv(self):
+        status, value = self.conn.recv()
+        if status == "error":
+            raise RuntimeError(value)
+        return value
+
+    def call(self, *msg):
+        self.conn.send(msg)
+        return self._recv()
+
+    def close(self):
+        try:
+            self.conn.send(("quit",))
+        except OSError:
+            pass
+        self.proc.join(10)
+
+
+# --------------------------------------------------------------------------------------------- helpers
+def run_vitclassify_bench(binary, model_dir, batch, threads, warmup, iterations):
+    cmd = [binary, "bench", "--model", model_dir, "--batch-size", str(batch), "--threads", str(threads),
+           "--iterations", str(iterations), "--warmup", str(warmup), "--format", "json", "--no-cold-start"]
+    # Launched through a forking `sh`: Linux carries a process's pre-exec peak RSS into ru_maxrss across
+    # fork/exec, so a direct child of this Python process would report max(parent's peak, its own).
+    p = subprocess.run(["sh", "-c", '"$@"; exit $?', "sh"] + cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({p.returncode}): {p.stderr.strip()}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def median(xs):
+    return statistics.median(xs) if xs else float("nan")
+
+
+def sh(cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO).stdout.strip()
+    except OSError:
+        return ""
+
+
+def machine_info():
+    cpu = {}
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if ":" in line:
+                k, v = (s.strip() for s in line.split(":", 1))
+                cpu.setdefault(k, v)
+    flags = cpu.get("flags", "").split()
+    mem_gib = None
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                mem_gib = int(line.split()[1]) / 1024 / 1024
+    return {
+        "cpu": cpu.get("model name", platform.processor() or "unknown"),
+        "logical_cpus": os.cpu_count(),
+        "usable_cpus": len(os.sched_getaffinity(0)),
+        "avx512": [f for f in flags if f.startswith("avx512")],
+        "avx2": "avx2" in flags, "fma": "fma" in flags,
+        "mem_gib": mem_gib,
+        "kernel": platform.release(),
+        "os": sh(["sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"]),
+    }
+
+
+def openblas_info(binary):
+    """OpenBLAS config/core of the library the binary links (vitclassify itself doesn't print it)."""
+    path = None
+    for line in sh(["ldd", binary]).splitlines():
+        if "openblas" in line and "=>" in line:
+            path = line.split("=>")[1].split("(")[0].strip()
+    if not path:
+        return None
+    code = ("import ctypes,sys; L=ctypes.CDLL(sys.argv[1]); "
+            "[setattr(getattr(L,n),'restype',ctypes.c_char_p) for n in ('openblas_get_config','openblas_get_corename')]; "
+            "print(L.openblas_get_config().decode()); print(L.openblas_get_corename().decode())")
+    out = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True,
+                         env=dict(os.environ, OPENBLAS_NUM_THREADS="1")).stdout.split("\n")
+    return {"path": os.path.realpath(path), "config": out[0].strip() if out else "",
+            "core": out[1].strip() if len(out) > 1 else ""}
+
+
+def git_info():
+    commit = sh(["git", "rev-parse", "--short=12", "HEAD"])
+    # --no-optional-locks: never refresh/write the index.
+    dirty = sh(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--", "Sources",
+                "Package.swift"])
+    return {"commit": commit or "unknown", "dirty_sources": bool(dirty)}
+
+
+def swift_version():
+    out = sh(["swift", "--version"]).splitlines()
+    return out[0] if out else "unknown"
+
+
+def write_png_rgb(path, seed, size):
+    from PIL import Image
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
+    base = np.stack([xx, yy, 1 - 0.5 * (xx + yy)], -1) * 200 + 20
+    img = np.clip(base + rng.normal(0, 25, base.shape), 0, 255).astype(np.uint8)
+    Image.fromarray(img, "RGB").save(path)
+
+
+def read_idx_images(path):
+    with gzip.open(path, "rb") as f:
+        data = f.read()
+    n, h, w = (int.from_bytes(data[i:i + 4], "big") for i in (4, 8, 12))
+    return np.frombuffer(data, np.uint8, offset=16).reshape(n, h, w)
+
+
+def export_fmnist_test(src, out_dir):
+    """The 10,000 test images as 8-bit grayscale PNGs 00000.png..09999.png (once; reused when complete)."""
+    from PIL import Image
+    images = read_idx_images(src)
+    marker = os.path.join(out_dir, ".complete")
+    if os.path.exists(marker) and open(marker).read().strip() == str(len(images)):
+        return len(images)
+    os.makedirs(out_dir, exist_ok=True)
+    for i, im in enumerate(images):
+        Image.fromarray(im, "L").save(os.path.join(out_dir, f"{i:05d}.png"))
+    with open(marker, "w") as f:
+        f.write(f"{len(images)}\n")
+    return len(images)
+
+
+# --------------------------------------------------------------------------------------------- measurements
+def numerics_check(binary, key, model_dir, tw, ow, threads):  # tw/ow: any variant
+    png = os.path.join(BENCH_OUT, f"numerics-{key}.png")
+    write_png_rgb(png, seed=99, size=mbm.IMG)
+    x, torch_logits = tw.call("classify", png)
+    ort_logits = ow.call("logits", x)
+    p = subprocess.run([binary, png, "--model", model_dir, "--format", "json", "--top-k", "0",
+                        "--threads", str(threads)], capture_output=True, text=True)
+    res = {"torch_vs_ort_max_abs": float(np.abs(torch_logits - ort_logits).max()),
+           "logit_scale": float(np.abs(torch_logits).max())}
+    if p.returncode != 0:
+        res["vitclassify_error"] = p.stderr.strip()
+        return res
+    preds = json.loads(p.stdout.strip().splitlines()[-1])["predictions"]
+    vc = np.zeros_like(torch_logits[0])
+    for pr in preds:
+        vc[pr["index"]] = pr["logit"]
+    res["vitclassify_vs_torch_max_abs"] = float(np.abs(vc - torch_logits[0]).max())
+    res["top1_agree"] = int(vc.argmax()) == int(torch_logits[0].argmax()) == int(ort_logits[0].argmax())
+    return res
+
+
+def probe_variants(key, workers):
+    """Per engine, the idle-wait variant that is faster right now (batch 1, 1 warm-up + 3 passes)."""
+    chosen, probe = {}, {}
+    for engine, variants in workers.items():
+        for v, w in variants.items():
+            time.sleep(0.2)
+            probe[f"{engine}/{v}"] = median(w.call("run", 1, 1, 3))
+        chosen[engine] = min(variants, key=lambda v: probe[f"{engine}/{v}"])
+    log(f"  {mbm.LABELS[key]} idle-wait probe (ms/img): " + ", ".join(f"{k} {t:.1f}" for k, t in probe.items())
+        + " -> " + ", ".join(f"{e} {v}" for e, v in chosen.items()))
+    return chosen, probe
+
+
+def bench_model(binary, key, model_dir, batches, args, tw, ow, loads):
+    """tw/ow: the PyTorch and ORT workers to time."""
+    out = {}
+    for batch in batches:
+        rounds = {e: [] for e in ENGINES}
+        mins = {e: [] for e in ENGINES}
+        rss = []
+        for r in range(args.rounds):
+            order = ENGINES[r % 3:] + ENGINES[:r % 3]  # rotate so no engine always runs first
+            for engine in order:
+                time.sleep(args.settle)
+                if engine == "vitclassify":
+                    j = run_vitclassify_bench(binary, model_dir, batch, args.threads, args.warmup, args.iterations)
+                    rounds[engine].append(j["ms_per_image_median"])
+                    mins[engine].append(j["ms_per_image_min"])
+                    rss.append(j["peak_rss_mb"])
+                    out.setdefault(batch, {})["gflop_per_image"] = j["gflops_per_second"] * j["ms_per_image_median"] / 1e3
+                else:
+                    times = (tw if engine == "torch" else ow).call("run", batch, args.warmup, args.iterations)
+                    rounds[engine].append(median(times))
+                    mins[engine].append(min(times))
+            loads.append(os.getloadavg()[0])
+            log(f"  {mbm.LABELS[key]} batch {batch} round {r + 1}/{args.rounds}: " + ", ".join(
+                f"{e} {rounds[e][-1]:.2f}" for e in ENGINES) + f" ms/img (load {loads[-1]:.2f})")
+        res = out.setdefault(batch, {})
+        for e in ENGINES:
+            res[e] = {"ms_per_image": median(rounds[e]), "round_medians": rounds[e], "min": min(mins[e])}
+        res["peak_rss_mb"] = max(rss)
+    return out
+
+
+def default_model_checks(binary, args):
+    res = {}
+    model_dir = os.path.join(REPO, args.default_model)
+    if not os.path.exists(os.path.join(model_dir, "config.json")):
+        res["skipped"] = f"{args.default_model} does not exist yet"
+        return res
+    env = dict(os.environ)
+    if os.path.realpath(model_dir) != os.path.realpath(os.path.join(REPO, "weights", "fashion-mnist-vit")):
+        env["VITCLASSIFY_MODEL"] = model_dir  # the commands stay the user's (no --model); the binary honours it
+        res["model_note"] = f"default model overridden with VITCLASSIFY_MODEL={model_dir}"
+    samples = sorted(f for f in os.listdir(os.path.join(REPO, "images")) if f.endswith(".png")) \
+        if os.path.isdir(os.path.join(REPO, "images")) else []
+    fm_dir = os.path.join(BENCH_OUT, "fmnist-test")
+    n = export_fmnist_test(args.fmnist, fm_dir)
+    if samples:
+        image = os.path.join("images", samples[0])
+    else:
+        image = os.path.relpath(os.path.join(fm_dir, "00000.png"), REPO)
+        res["cold_start_note"] = "images/ has no PNG; used the first Fashion-MNIST test image"
+    cmd = [binary, image]
+    res["cold_start_command"] = shlex.join([os.path.relpath(binary, REPO), image])
+    if shutil.which("hyperfine"):
+        with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tf:
+            jpath = tf.name
+        subprocess.run(["hyperfine", "-N", "--warmup", "2", "--runs", str(args.cold_runs), "--export-json", jpath,
+                        "--style", "none", shlex.join(cmd)], cwd=REPO, check=True, env=env,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(jpath) as f:
+            h = json.load(f)["results"][0]
+        os.unlink(jpath)
+        res["cold_start_ms"] = h["median"] * 1e3
+        res["cold_start_min_ms"] = h["min"] * 1e3
+        res["cold_start_tool"] = f"hyperfine -N, median of {args.cold_runs} runs after 2 warm-ups"
+    else:
+        walls = []
+        for i in range(args.cold_runs + 2):
+            t0 = time.perf_counter()
+            subprocess.run(cmd, cwd=REPO, check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            if i >= 2:
+                walls.append((time.perf_counter() - t0) * 1e3)
+        res["cold_start_ms"], res["cold_start_min_ms"] = median(walls), min(walls)
+        res["cold_start_tool"] = f"timed in Python, median of {args.cold_runs} runs after 2 warm-ups"
+    ips, walls = [], []
+    bcmd = [binary, "batch", os.path.relpath(fm_dir, REPO)]
+    res["batch_command"] = shlex.join([os.path.relpath(binary, REPO)] + bcmd[1:]) + " > /dev/null"
+    for _ in range(args.batch_runs):
+        time.sleep(args.settle)
+        t0 = time.perf_counter()
+        p = subprocess.run(bcmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        walls.append(time.perf_counter() - t0)
+        m = re.search(r"done: (\d+) classified, (\d+) failed, ([\d.]+) s, ([\d.]+) images/s", p.stderr)
+        if p.returncode != 0 or not m:
+            res["batch_error"] = f"exit {p.returncode}: {p.stderr.strip()[-300:]}"
+            return res
+        ips.append(float(m.group(4)))
+        res["batch_classified"], res["batch_failed"] = int(m.group(1)), int(m.group(2))
+    res["batch_images"] = n
+    res["batch_images_per_s"] = median(ips)
+    res["batch_process_wall_s"] = median(walls)
+    res["batch_runs"] = args.batch_runs
+    return res
+
+
+# --------------------------------------------------------------------------------------------- report
+def ok(flag):
+    return "✅" if flag else "❌"
+
+
+def render(meta, results, rss, numerics, default, args):
+    L = []
+    a = L.append
+    a("# Benchmarks: vitclassify vs ONNX Runtime vs PyTorch eager")
+    a("")
+    a(f"Generated by `tools/bench_compare.py` on {meta['date']}. Random-weight timm checkpoints "
+      f"(224×224, 1000 classes; `tools/make_bench_models.py`), fp32, CPU, {args.threads} threads for every engine.")
+    a("")
+    lb, la = meta["load_before"], meta["load_after"]
+    busy = max(lb[0], la[0], max(meta["load_during"] or [0])) > 0.5 * meta["machine"]["usable_cpus"]
+    if busy:
+        a(f"> **Measured under load.** Load average (1/5/15 min) was {lb[0]:.2f}/{lb[1]:.2f}/{lb[2]:.2f} before and "
+          f"{la[0]:.2f}/{la[1]:.2f}/{la[2]:.2f} after the run (1-min load {min(meta['load_during']):.2f}–"
+          f"{max(meta['load_during']):.2f} during it) on {meta['machine']['usable_cpus']} cores: other processes "
+          "were competing for the CPU, so absolute numbers are noisy and pessimistic; the interleaved ratios are "
+          "the more meaningful figures.")
+    else:
+        a(f"Load average (1/5/15 min): {lb[0]:.2f}/{lb[1]:.2f}/{lb[2]:.2f} before, {la[0]:.2f}/{la[1]:.2f}/{la[2]:.2f} after.")
+    a("")
+    m = meta["machine"]
+    a("## Machine and versions")
+    a("")
+    a("| | |")
+    a("|---|---|")
+    a(f"| CPU | {m['cpu']} |")
+    a(f"| cores | {m['usable_cpus']} usable ({m['logical_cpus']} logical) |")
+    a(f"| AVX-512 | {'yes (' + ', '.join(m['avx512']) + ')' if m['avx512'] else 'no'}; AVX2 {'yes' if m['avx2'] else 'no'}, FMA {'yes' if m['fma'] else 'no'} |")
+    a(f"| memory | {m['mem_gib']:.1f} GiB |")
+    a(f"| OS | {m['os']}, Linux {m['kernel']} |")
+    g = meta["git"]
+    a(f"| vitclassify | commit `{g['commit']}`{' + uncommitted changes under Sources/' if g['dirty_sources'] else ''}, "
+      f"`swift build -c release` ({meta['swift']}), binary `{meta['binary']}` built {meta['binary_mtime']} |")
+    ob = meta["openblas"]
+    a(f"| OpenBLAS | {('`' + ob['config'] + '`, core ' + ob['core'] + ' (' + ob['path'] + ')') if ob else 'unknown'} |")
+    v = meta["versions"]
+    a(f"| PyTorch | {v['torch']} (eager, `torch.set_num_threads({args.threads})`, `inference_mode`) |")
+    a(f"| ONNX Runtime | {v['onnxruntime']} (CPUExecutionProvider, intra-op {args.threads}, inter-op 1, sequential, "
+      f"graph optimisation ALL; opset {mbm.OPSET} TorchScript export) |")
+    a(f"| timm | {v['timm']} |")
+    a(f"| Python | {v['python']} |")
+    a("")
+    a("Command:")
+    a("")
+    a("```")
+    a(meta["command"])
+    a("```")
+    a("")
+    a(f"Method: for each model and batch size, {args.rounds} rounds; in each round every engine (order rotated "
+      f"per round) does {args.warmup} warm-up then {args.iterations} timed forward passes on a synthetic "
+      "uniform[-1, 1) input, and the round's value is the median ms/image. Reported: the median of the round "
+      "values. vitclassify runs as `vitclassify bench --format json --no-cold-start` (a new process per round); "
+      "PyTorch and ONNX Runtime each run in a separate long-lived worker process (spawned by the script), with "
+      f"a {args.settle:g} s pause between engines. GFLOP/img = 2 × multiply-adds, as `vitclassify bench` counts them.")
+    a("")
+    a(f"Idle-wait of the ORT and PyTorch thread pools (`--spin {args.spin}`): "
+      + ("both the libraries' default (spinning) and non-spinning settings were probed per model (batch 1, 1 warm-up "
+         "+ 3 passes) and the faster was timed, so neither engine is penalised for spin-waiting while other "
+         "processes hold the cores. vitclassify (OpenBLAS) runs with its defaults." if args.spin == "auto" else
+         ("the libraries' defaults (spinning)." if args.spin == "on" else "spinning off (ORT allow_spinning=0, "
+                                                                           "OMP_WAIT_POLICY=PASSIVE).")))
+    a("")
+    if args.spin == "auto":
+        a("| model | ONNX Runtime | PyTorch | probe ms/img (ORT spin / no spin, PyTorch spin / no spin) |")
+        a("|---|---|---|---|")
+        for key in args.models:
+            ch, pr = results[key]["variants"], results[key]["probe"]
+            a(f"| {mbm.LABELS[key]} | {VARIANTS['ort'][ch['ort']]} | {VARIANTS['torch'][ch['torch']]} | "
+              f"{pr['ort/spin']:.1f} / {pr['ort/nospin']:.1f}, {pr['torch/spin']:.1f} / {pr['torch/nospin']:.1f} |")
+        a("")
+    for batch in args.batches:
+        a(f"## Batch {batch}")
+        a("")
+        a("| model | GFLOP/img | vitclassify ms/img | ORT ms/img | PyTorch ms/img | vs ORT | vs PyTorch | target |")
+        a("|---|---:|---:|---:|---:|---:|---:|---|")
+        for key in args.models:
+            r = results[key][batch]
+            vc, orr, pt = (r[e]["ms_per_image"] for e in ENGINES)
+            ratio, speed = vc / orr, pt / vc
+            tgt = []
+            lim = ORT_TARGETS.get(batch, {}).get(key)
+            if lim is not None:
+                tgt.append(f"{ok(ratio <= lim)} ≤ {lim:.2f}× ORT")
+            tgt.append(f"{ok(speed >= TORCH_SPEEDUP_TARGET)} ≥ {TORCH_SPEEDUP_TARGET}× faster than PyTorch")
+            a(f"| {mbm.LABELS[key]} | {r['gflop_per_image']:.2f} | {vc:.2f} | {orr:.2f} | {pt:.2f} | "
+              f"{ratio:.2f}× | {speed:.2f}× | {', '.join(tgt)} |")
+        a("")
+        per_round = []
+        for key in args.models:
+            r = results[key][batch]
+            vc, orr, pt = (r[e]["round_medians"] for e in ENGINES)
+            per_round.append(f"{mbm.LABELS[key]} {median([v / o for v, o in zip(vc, orr)]):.2f}× / "
+                             f"{median([p / v for v, p in zip(vc, pt)]):.2f}×")
+        a("Median of the per-round ratios (each round compares engines run back to back, so this is less sensitive "
+          "to load drift between rounds), vs ORT / vs PyTorch: " + "; ".join(per_round) + ".")
+        a("")
+        a("<details><summary>Per-round medians (ms/img) and best single pass</summary>")
+        a("")
+        a("| model | engine | round medians | best pass |")
+        a("|---|---|---|---:|")
+        for key in args.models:
+            for e in ENGINES:
+                r = results[key][batch][e]
+                a(f"| {mbm.LABELS[key]} | {ENGINE_NAMES[e]} | {', '.join(f'{t:.2f}' for t in r['round_medians'])} | {r['min']:.2f} |")
+        a("")
+        a("</details>")
+        a("")
+    a("## vitclassify peak RSS")
+    a("")
+    a(f"Target: peak RSS ≤ {RSS_FACTOR} × fp32 weight bytes + {RSS_SLACK_MB:g} MB (MB = MiB; `ru_maxrss` of the "
+      "`vitclassify bench` process, max over rounds).")
+    a("")
+    a("| model | fp32 weights MB | limit MB | " + " | ".join(f"peak RSS batch {b} MB" for b in args.batches) + " | target |")
+    a("|---|---:|---:|" + "---:|" * len(args.batches) + "---|")
+    for key in args.models:
+        w = rss[key]["weights_mb"]
+        lim = RSS_FACTOR * w + RSS_SLACK_MB
+        peaks = [results[key][b]["peak_rss_mb"] for b in args.batches]
+        a(f"| {mbm.LABELS[key]} | {w:.1f} | {lim:.1f} | " + " | ".join(f"{p:.1f}" for p in peaks)
+          + f" | {ok(all(p <= lim for p in peaks))} |")
+    a("")
+    a("## Numerical agreement")
+    a("")
+    a("One 224×224 RGB PNG per model: vitclassify (`vitclassify IMG --model DIR --format json --top-k 0`, its own "
+      "PNG decoding and preprocessing) vs timm (Pillow + `timm.data.create_transform` from config.json), and ONNX "
+      "Runtime vs PyTorch on timm's preprocessed tensor.")
+    a("")
+    a("| model | max logit | max \\|vitclassify − PyTorch\\| | max \\|ORT − PyTorch\\| | same top-1 |")
+    a("|---|---:|---:|---:|---|")
+    for key in args.models:
+        n = numerics[key]
+        vcd = f"{n['vitclassify_vs_torch_max_abs']:.2e}" if "vitclassify_vs_torch_max_abs" in n else "error: " + n.get("vitclassify_error", "?")
+        a(f"| {mbm.LABELS[key]} | {n['logit_scale']:.2f} | {vcd} | {n['torch_vs_ort_max_abs']:.2e} | "
+          f"{ok(n.get('top1_agree', False))} |")
+    a("")
+    a(f"## Default model ({args.default_model})")
+    a("")
+    if "skipped" in default:
+        a(f"Not measured: {default['skipped']}.")
+    elif args.skip_default:
+        a("Not measured (--skip-default).")
+    else:
+        a("| measurement | value | target |")
+        a("|---|---:|---|")
+        if "cold_start_ms" in default:
+            a(f"| cold start: `{default['cold_start_command']}`, whole-process wall time ({default['cold_start_tool']}; "
+              f"min {default['cold_start_min_ms']:.1f} ms) | {default['cold_start_ms']:.1f} ms | "
+              f"{ok(default['cold_start_ms'] <= COLD_START_TARGET_MS)} ≤ {COLD_START_TARGET_MS:g} ms |")
+        if "batch_images_per_s" in default:
+            a(f"| `{default['batch_command']}`: {default['batch_classified']:,} test PNGs, {default['batch_failed']} failed, "
+              f"images/s from its summary line (median of {default['batch_runs']} runs; whole process "
+              f"{default['batch_process_wall_s']:.2f} s) | {default['batch_images_per_s']:,.0f} images/s | "
+              f"{ok(default['batch_images_per_s'] >= BATCH_TARGET_IPS)} ≥ {BATCH_TARGET_IPS:,.0f} images/s |")
+        elif "batch_error" in default:
+            a(f"| `{default['batch_command']}` | failed: {default['batch_error']} | |")
+        for note in ("model_note", "cold_start_note"):
+            if note in default:
+                a("")
+                a(f"Note: {default[note]}.")
+        a("")
+        a("Both run with the default thread count (all cores) as a user would, without `--threads`.")
+    a("")
+    return "\n".join(L).rstrip("\n") + "\n"
+
+
+# --------------------------------------------------------------------------------------------- main
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=5)
+    ap.add_argument("--iterations", type=int, default=20)
+    ap.add_argument("--warmup", type=int, default=3)
+    ap.add_argument("--models", default="ti,s,b")
+    ap.add_argument("--batches", default="1,8")
+    ap.add_argument("--out", default=None, help="Markdown report (default BENCHMARKS.md; --quick: bench-out/BENCHMARKS.quick.md)")
+    ap.add_argument("--quick", action="store_true", help="smoke run: ViT-Ti only, batch 1, 2 rounds x 3 iterations, 1 warm-up")
+    ap.add_argument("--vitclassify", default=os.path.join(REPO, ".build-bench", "release", "vitclassify"))
+    ap.add_argument("--spin", choices=["auto", "on", "off"], default="auto",
+                    help="idle-wait of ORT/PyTorch pool threads: auto = probe spinning and non-spinning per model, "
+                         "keep the faster (default); on = the libraries' defaults; off = no spinning")
+    ap.add_argument("--settle", type=float, default=0.2, help="seconds of pause before each engine's turn")
+    ap.add_argument("--cold-runs", type=int, default=10)
+    ap.add_argument("--batch-runs", type=int, default=3)
+    ap.add_argument("--fmnist", default="/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
+    ap.add_argument("--default-model", default=os.path.join("weights", "fashion-mnist-vit"),
+                    help="the default model's folder (another one is passed through $VITCLASSIFY_MODEL)")
+    ap.add_argument("--from-json", metavar="PATH",
+                    help="re-render the report from a results JSON of an earlier run (bench-out/bench_results.json)")
+    ap.add_argument("--skip-default", action="store_true", help="skip the default-model measurements")
+    args = ap.parse_args()
+    argv = sys.argv[1:]
+    if args.quick:
+        if "--models" not in argv:
+            args.models = "ti"
+        if "--batches" not in argv:
+            args.batches = "1"
+        if "--rounds" not in argv:
+            args.rounds = 2
+        if "--iterations" not in argv:
+            args.iterations = 3
+        if "--warmup" not in argv:
+            args.warmup = 1
+        args.cold_runs = min(args.cold_runs, 3)
+        args.batch_runs = 1
+    if args.out is None:
+        args.out = os.path.join(BENCH_OUT, "BENCHMARKS.quick.md") if args.quick else os.path.join(REPO, "BENCHMARKS.md")
+    args.models = [m.strip() for m in args.models.split(",") if m.strip()]
+    args.batches = [int(b) for b in args.batches.split(",")]
+    if args.from_json:
+        with open(args.from_json) as f:
+            saved = json.load(f)
+        for k, v in saved["meta"].get("args", {}).items():
+            if k not in ("out", "from_json", "quick"):
+                setattr(args, k, v)
+        results = {k: {(int(b) if b.isdigit() else b): v for b, v in r.items()} for k, r in saved["results"].items()}
+        with open(args.out, "w") as f:
+            f.write(render(saved["meta"], results, saved["rss"], saved["numerics"], saved["default_model"], args))
+        log(f"re-rendered {args.out} from {args.from_json}")
+        return
+    for key in args.models:
+        if key not in mbm.MODELS:
+            ap.error(f"unknown model '{key}' (known: {', '.join(mbm.MODELS)})")
+    binary = os.path.abspath(args.vitclassify)
+    if not os.access(binary, os.X_OK):
+        sys.exit(f"{binary} not found: run `swift build -c release --scratch-path .build-bench` first "
+                 "(or pass --vitclassify PATH)")
+    os.makedirs(BENCH_OUT, exist_ok=True)
+
+    # Same thread count everywhere; the env covers OpenMP/MKL in the torch worker and OpenBLAS's default.
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(args.threads)
+
+    meta = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
+            "command": ".venv-tools/bin/python tools/bench_compare.py " + shlex.join(argv) if argv else
+            ".venv-tools/bin/python tools/bench_compare.py",
+            "machine": machine_info(), "git": git_info(), "swift": swift_version(), "openblas": openblas_info(binary),
+            "load_before": os.getloadavg(), "load_during": [], "args": dict(vars(args)), "binary": os.path.relpath(binary, REPO),
+            "binary_mtime": datetime.datetime.fromtimestamp(os.path.getmtime(binary)).astimezone().strftime("%Y-%m-%d %H:%M %Z")}
+    log(f"load average before: {meta['load_before']}")
+
+    # Checkpoints + ONNX, built once and cached (in a child process: the parent stays free of torch).
+    log("checking/building benchmark models")
+    subprocess.run([sys.executable, os.path.join(TOOLS, "make_bench_models.py"), "--models", ",".join(args.models),
+                    "--out", os.path.join(BENCH_OUT, "models")], check=True, stdout=subprocess.DEVNULL)
+
+    variants = ["spin", "nospin"] if args.spin == "auto" else ["spin" if args.spin == "on" else "nospin"]
+    workers = {"torch": {v: Worker(torch_worker, args.threads,
+                                   env={"OMP_WAIT_POLICY": "PASSIVE"} if v == "nospin" else {}) for v in variants},
+               "ort": {v: Worker(ort_worker, args.threads, v == "spin") for v in variants}}
+    tw0, ow0 = workers["torch"][variants[0]], workers["ort"][variants[0]]
+    meta["versions"] = {**tw0.info, **ow0.info, "python": platform.python_version()}
+    results, rss, numerics, chosen = {}, {}, {}, {}
+    try:
+        for key in args.models:
+            d = mbm.model_dir(os.path.join(BENCH_OUT, "models"), key)
+            with open(os.path.join(d, "meta.json")) as f:
+                rss[key] = {"weights_mb": json.load(f)["fp32_weight_bytes"] / 2**20}
+            log(f"{mbm.LABELS[key]}: loading into PyTorch and ONNX Runtime workers")
+            for engine in workers.values():
+                for w in engine.values():
+                    w.call("load", d)
+            numerics[key] = numerics_check(binary, key, d, tw0, ow0, args.threads)
+            log(f"{mbm.LABELS[key]}: numerics {numerics[key]}")
+            if len(variants) > 1:
+                chosen[key], probe = probe_variants(key, workers)
+            else:
+                chosen[key], probe = {"torch": variants[0], "ort": variants[0]}, {}
+            results[key] = bench_model(binary, key, d, args.batches, args, workers["torch"][chosen[key]["torch"]],
+                                       workers["ort"][chosen[key]["ort"]], meta["load_during"])
+            results[key]["variants"], results[key]["probe"] = chosen[key], probe
+            for engine in workers.values():  # free the model in every worker before the next one
+                for w in engine.values():
+                    w.call("unload")
+    finally:
+        for engine in workers.values():
+            for w in engine.values():
+                w.close()
+
+    default = {} if args.skip_default else default_model_checks(binary, args)
+    if default:
+        log(f"default model: {default}")
+    meta["load_after"] = os.getloadavg()
+    log(f"load average after: {meta['load_after']}")
+
+    with open(args.out, "w") as f:
+        f.write(render(meta, results, rss, numerics, default, args))
+    raw = os.path.join(BENCH_OUT, "bench_results" + (".quick" if args.quick else "") + ".json")
+    with open(raw, "w") as f:
+        json.dump({"meta": meta, "results": {k: {str(b): v for b, v in r.items()} for k, r in results.items()},
+                   "rss": rss, "numerics": numerics, "default_model": default}, f, indent=2)
+    log(f"wrote {args.out} and {raw}")
+
+
+if __name__ == "__main__":
+    main()
