@@ -44,10 +44,9 @@ def main():
 
     with open(os.path.join(args.weights_dir, "config.json")) as f:
         cfg = json.load(f)
-    margs = dict(cfg["model_args"])
-    distilled = margs.pop("distilled", False)
-    model = tdm.build_vit(margs, distilled, num_classes=cfg["num_classes"])
-    model.load_state_dict(load_file(os.path.join(args.weights_dir, "model.safetensors")), strict=True)
+    state = load_file(os.path.join(args.weights_dir, "model.safetensors"))
+    model = tdm.build_vit(cfg["model_args"], tdm.is_distilled_state(state), num_classes=cfg["num_classes"])
+    model.load_state_dict(state, strict=True)
     model = model.float().eval()
     pc = cfg["pretrained_cfg"]
     mean = torch.tensor(pc["mean"], dtype=torch.float32).view(1, 3, 1, 1)

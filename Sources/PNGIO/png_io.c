@@ -15,6 +15,9 @@ typedef struct {
     size_t offset;
     char *message;
     size_t message_size;
+    // libpng explains a bad IHDR in warnings ("Image width is zero in IHDR", ...) and then fails with a bare
+    // "Invalid IHDR data": the warnings are kept here and appended to that error.
+    char warnings[192];
 } reader_state;
 
 static void copy_message(char *message, size_t message_size, const char *text) {
@@ -24,19 +27,32 @@ static void copy_message(char *message, size_t message_size, const char *text) {
 
 static void on_error(png_structp png, png_const_charp text) {
     reader_state *state = (reader_state *)png_get_error_ptr(png);
-    if (state != NULL) copy_message(state->message, state->message_size, text);
+    if (state != NULL && state->message != NULL && state->message_size > 0) {
+        if (state->warnings[0] != '\0' && strstr(text, "IHDR") != NULL) {
+            snprintf(state->message, state->message_size, "%s (%s)", text, state->warnings);
+        } else {
+            copy_message(state->message, state->message_size, text);
+        }
+    }
     png_longjmp(png, 1);
 }
 
+// Ancillary-chunk problems (bad CRC on tEXt, unknown sRGB profile, ...) are not fatal; IHDR ones are kept for
+// on_error (see reader_state.warnings).
 static void on_warning(png_structp png, png_const_charp text) {
-    (void)png;
-    (void)text;  // Ancillary-chunk problems (bad CRC on tEXt, unknown sRGB profile, ...) are not fatal.
+    reader_state *state = (reader_state *)png_get_error_ptr(png);
+    if (state == NULL || strstr(text, "IHDR") == NULL) return;
+    size_t used = strlen(state->warnings);
+    if (used + 3 >= sizeof(state->warnings)) return;
+    snprintf(state->warnings + used, sizeof(state->warnings) - used, "%s%s", used > 0 ? "; " : "", text);
 }
 
 static void read_from_memory(png_structp png, png_bytep out, png_size_t length) {
     reader_state *state = (reader_state *)png_get_io_ptr(png);
     if (length > state->size - state->offset) {
-        png_error(png, "file is truncated (unexpected end of data)");
+        char text[96];
+        snprintf(text, sizeof(text), "file is truncated (unexpected end of data after %zu bytes)", state->size);
+        png_error(png, text);
     }
     memcpy(out, state->data + state->offset, length);
     state->offset += length;
@@ -50,7 +66,7 @@ int pngio_decode(const uint8_t *data, size_t size, uint64_t max_pixels, const ui
         copy_message(message, message_size, size == 0 ? "file is empty" : "not a PNG file (bad signature)");
         return PNGIO_ERROR;
     }
-    reader_state state = {data, size, 0, message, message_size};
+    reader_state state = {data, size, 0, message, message_size, {0}};
     png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, on_error, on_warning);
     if (png == NULL) return PNGIO_OUT_OF_MEMORY;
     png_infop png_info = png_create_info_struct(png);
@@ -74,6 +90,20 @@ int pngio_decode(const uint8_t *data, size_t size, uint64_t max_pixels, const ui
     png_set_user_limits(png, 0x7fffffffU, 0x7fffffffU);
     png_set_chunk_cache_max(png, 1000);
     png_set_chunk_malloc_max(png, 16u * 1024 * 1024);
+    // Skip, unread and unstored, every ancillary chunk the decoder does not use. Otherwise each zTXt/iTXt/iCCP is
+    // inflated and kept until the end (up to 1000 chunks of up to 16 MB each: a 300 KB file held 320 MB).
+    // Only tRNS matters for the pixels (gAMA/cHRM/iCCP/sRGB are ignored, as Pillow's convert("RGB") does).
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, 0);
+    static const png_byte unused_chunks[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0pHYs\0sBIT\0"
+                                            "sCAL\0sPLT\0sRGB\0sTER\0tEXt\0tIME\0zTXt";
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, unused_chunks, (int)(sizeof(unused_chunks) / 5));
+#ifdef PNGIO_FUZZING
+    // Fuzz/build.sh: let mutated chunks past the CRC and Adler-32 checks so that the fuzzer reaches the decoder.
+    png_set_crc_action(png, PNG_CRC_QUIET_USE, PNG_CRC_QUIET_USE);
+#ifdef PNG_IGNORE_ADLER32
+    png_set_option(png, PNG_IGNORE_ADLER32, PNG_OPTION_ON);
+#endif
+#endif
     png_read_info(png, png_info);
 
     png_uint_32 width = 0, height = 0;
@@ -86,7 +116,8 @@ int pngio_decode(const uint8_t *data, size_t size, uint64_t max_pixels, const ui
     info->interlaced = interlace == PNG_INTERLACE_ADAM7;
     int has_alpha = (color_type & PNG_COLOR_MASK_ALPHA) != 0 || png_get_valid(png, png_info, PNG_INFO_tRNS) != 0;
     info->has_alpha = has_alpha;
-    if ((uint64_t)width * (uint64_t)height > max_pixels) {
+    // The limit, and what any buffer below could hold (RGBA, 4 bytes a pixel) without size_t overflow.
+    if ((uint64_t)width * (uint64_t)height > max_pixels || (uint64_t)width * (uint64_t)height > SIZE_MAX / 8) {
         png_destroy_read_struct(&png, &png_info, NULL);
         return PNGIO_TOO_MANY_PIXELS;
     }

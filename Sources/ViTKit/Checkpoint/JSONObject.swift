@@ -11,7 +11,14 @@ struct JSONObject {
 
     /// Parses a JSON file whose top level is an object.
     init(contentsOf path: String) throws {
-        let data = try FileIO.read(path, limit: 64 * 1024 * 1024)
+        try self.init(data: FileIO.read(path, limit: Self.maxFileBytes), path: path)
+    }
+
+    /// Configuration files larger than this are refused before they are read.
+    static let maxFileBytes = 64 * 1024 * 1024
+
+    /// Parses JSON bytes whose top level is an object; `path` names the file in errors.
+    init(data: Data, path: String) throws {
         let parsed: Any
         do {
             parsed = try JSONSerialization.jsonObject(with: data, options: [])
@@ -35,7 +42,7 @@ struct JSONObject {
     private func name(_ key: String) -> String { fieldPath.isEmpty ? key : "\(fieldPath).\(key)" }
 
     func fail(_ key: String, _ expectation: String) -> ViTError {
-        .invalidConfiguration(path: path, reason: "field '\(name(key))' \(expectation)")
+        .invalidConfiguration(path: path, reason: "field '\(name(key).forMessage)' \(expectation)")
     }
 
     private func raw(_ key: String) -> Any? {
@@ -99,4 +106,27 @@ struct JSONObject {
         guard let object = value as? [String: Any] else { throw fail(key, "must be an object") }
         return JSONObject(path: path, fieldPath: name(key), values: object)
     }
+}
+
+extension String {
+    /// The string as it may appear inside a one-line error message: control characters (newlines, ...) escaped as
+    /// in Swift literals, and at most `limit` characters (a name read from a hostile file can be anything).
+    func forMessage(limit: Int) -> String {
+        var out = ""
+        for scalar in unicodeScalars {
+            if out.unicodeScalars.count >= limit {
+                out += "…"
+                break
+            }
+            if scalar.properties.generalCategory == .control || scalar == "\u{2028}" || scalar == "\u{2029}" {
+                out += scalar.escaped(asASCII: true)
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out
+    }
+
+    /// ``forMessage(limit:)`` with a limit of 100 characters.
+    var forMessage: String { forMessage(limit: 100) }
 }

@@ -45,8 +45,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
     init(file: MappedFile) throws {
         self.file = file
         self.path = file.path
-        let bytes = file.bytes
-        func fail(_ reason: String) -> ViTError { .invalidCheckpoint(path: file.path, reason: reason) }
+        (dataStart, tensors, metadata) = try Self.parse(file.bytes, path: file.path)
+    }
+
+    /// Reads and validates the length prefix and the header of a whole safetensors file held in `bytes`.
+    ///
+    /// Nothing is allocated before the header length has been checked against ``maxHeaderBytes`` and the file size.
+    /// - Returns: where the data section starts, the tensors and the metadata.
+    static func parse(_ bytes: UnsafeRawBufferPointer, path: String) throws
+        -> (dataStart: Int, tensors: [String: TensorInfo], metadata: [String: String])
+    {
+        func fail(_ reason: String) -> ViTError { .invalidCheckpoint(path: path, reason: reason) }
         guard bytes.count >= 8 else {
             throw fail(bytes.isEmpty ? "file is empty" : "file is \(bytes.count) bytes, too short for a header")
         }
@@ -58,9 +67,10 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard headerLength <= UInt64(bytes.count - 8) else {
             throw fail("header length \(headerLength) runs past the end of the file (\(bytes.count) bytes)")
         }
-        dataStart = 8 + Int(headerLength)
+        let dataStart = 8 + Int(headerLength)
         let header = Data(bytes[8..<dataStart])
-        (tensors, metadata) = try Self.parseHeader(header, dataSize: bytes.count - dataStart, path: file.path)
+        let (tensors, metadata) = try parseHeader(header, dataSize: bytes.count - dataStart, path: path)
+        return (dataStart, tensors, metadata)
     }
 
     /// Parses and validates a header against a data section of `dataSize` bytes.
@@ -75,47 +85,53 @@ public final class SafeTensorsFile: @unchecked Sendable {
         guard let entries = json as? [String: Any] else { throw fail("header is not a JSON object") }
         var tensors: [String: TensorInfo] = [:]
         var metadata: [String: String] = [:]
-        for (name, value) in entries {
+        // In name order, so that of several bad entries the same one is reported every time.
+        for (name, value) in entries.sorted(by: { $0.key < $1.key }) {
             if name == "__metadata__" {
                 guard let map = value as? [String: Any] else { throw fail("__metadata__ is not an object") }
                 for (k, v) in map { metadata[k] = v as? String ?? "\(v)" }
                 continue
             }
-            guard let entry = value as? [String: Any] else { throw fail("entry '\(name)' is not an object") }
-            guard let dtypeName = entry["dtype"] as? String else { throw fail("tensor '\(name)' has no dtype") }
+            guard let entry = value as? [String: Any] else { throw fail("entry '\(name.forMessage)' is not an object") }
+            guard let dtypeName = entry["dtype"] as? String else { throw fail("tensor '\(name.forMessage)' has no dtype") }
             guard let dtype = DType(rawValue: dtypeName) else {
-                throw fail("tensor '\(name)' has unsupported dtype \(dtypeName) (supported: F32, F16, BF16)")
+                throw fail("tensor '\(name.forMessage)' has unsupported dtype \(dtypeName.forMessage) (supported: F32, F16, BF16, F64, U8, I64)")
             }
-            guard let shapeValues = entry["shape"] as? [Any] else { throw fail("tensor '\(name)' has no shape") }
+            guard let shapeValues = entry["shape"] as? [Any] else { throw fail("tensor '\(name.forMessage)' has no shape") }
             var shape: [Int] = []
             for dimension in shapeValues {
                 guard let number = dimension as? NSNumber, let d = Int(exactly: number.doubleValue), d >= 0,
                     number.doubleValue <= Double(Int32.max)
-                else { throw fail("tensor '\(name)' has an invalid shape \(shapeValues)") }
+                else { throw fail("tensor '\(name.forMessage)' has an invalid shape \("\(shapeValues)".forMessage)") }
                 shape.append(d)
             }
             guard let offsets = entry["data_offsets"] as? [Any], offsets.count == 2,
                 let beginNumber = offsets[0] as? NSNumber, let endNumber = offsets[1] as? NSNumber,
                 let begin = Int(exactly: beginNumber.doubleValue), let end = Int(exactly: endNumber.doubleValue),
                 beginNumber.doubleValue < 9.0e18, endNumber.doubleValue < 9.0e18
-            else { throw fail("tensor '\(name)' has invalid data_offsets") }
-            guard begin >= 0, begin <= end, end <= dataSize else {
-                throw fail("tensor '\(name)' data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
+            else { throw fail("tensor '\(name.forMessage)' has invalid data_offsets") }
+            guard begin >= 0, begin <= end else {
+                throw fail("tensor '\(name.forMessage)' data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
+            }
+            guard end <= dataSize else {
+                throw fail(
+                    "tensor '\(name.forMessage)' data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section"
+                        + " (is the file truncated?)")
             }
             var bytes = dtype.byteSize
             for d in shape {
                 let (product, overflow) = bytes.multipliedReportingOverflow(by: d)
-                guard !overflow else { throw fail("tensor '\(name)' shape \(shape) overflows") }
+                guard !overflow else { throw fail("tensor '\(name.forMessage)' shape \(shape) overflows") }
                 bytes = product
             }
             guard bytes == end - begin else {
-                throw fail("tensor '\(name)' shape \(shape) × \(dtype.rawValue) needs \(bytes) bytes but data_offsets span \(end - begin)")
+                throw fail("tensor '\(name.forMessage)' shape \(shape) × \(dtype.rawValue) needs \(bytes) bytes but data_offsets span \(end - begin)")
             }
             tensors[name] = TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
         }
         let ordered = tensors.values.filter { $0.end > $0.begin }.sorted { ($0.begin, $0.name) < ($1.begin, $1.name) }
         for (a, b) in zip(ordered, ordered.dropFirst()) where b.begin < a.end {
-            throw fail("tensors '\(a.name)' and '\(b.name)' overlap in the data section")
+            throw fail("tensors '\(a.name.forMessage)' and '\(b.name.forMessage)' overlap in the data section")
         }
         return (tensors, metadata)
     }
@@ -127,8 +143,14 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     func floats(_ info: TensorInfo) -> [Float] {
+        Self.floats(info, from: UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
+    }
+
+    /// Converts a tensor's bytes (`info.end - info.begin` of them, as checked by ``parseHeader(_:dataSize:path:)``)
+    /// to Float.
+    static func floats(_ info: TensorInfo, from source: UnsafeRawBufferPointer) -> [Float] {
         let count = info.elementCount
-        let source = UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.begin)..<(dataStart + info.end)])
+        precondition(source.count == count * info.dtype.byteSize, "tensor byte count mismatch")
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
             switch info.dtype {
             case .f32:

@@ -15,28 +15,42 @@ struct AttentionCore {
     var embedDim: Int { heads * headDim }
     var scale: Float { 1 / Float(headDim).squareRoot() }
 
+    /// How many blocks of query rows each (image, head) is split into, so that there are enough independent work
+    /// items to keep every thread busy (3 heads on 2 threads would otherwise leave one idle a third of the time).
+    func queryBlocks(images: Int) -> Int {
+        let items = images * heads, wanted = 4 * Compute.threads
+        return items >= wanted ? 1 : min((wanted + items - 1) / items, max(1, tokens / 16))
+    }
+
+    /// Scratch floats the scores need for `images` images (one block of score rows per work item).
+    func scratchCount(images: Int) -> Int {
+        let blocks = queryBlocks(images: images)
+        return images * heads * blocks * ((tokens + blocks - 1) / blocks) * tokens
+    }
+
     /// - Parameters:
     ///   - qkv: `[images · tokens][3 · D]`, the fused projection of the normalised tokens.
     ///   - output: `[images · tokens][D]`, receives the concatenated heads.
-    ///   - scores: scratch of `tokens × tokens` floats per thread (``Compute/threads``).
+    ///   - scores: scratch of ``scratchCount(images:)`` floats.
     ///   - recorder: when non-nil, receives every head's attention probabilities (nothing is kept otherwise).
     func callAsFunction(
         qkv: UnsafePointer<Float>, images: Int, output: UnsafeMutablePointer<Float>,
         scores: UnsafeMutablePointer<Float>, layer: Int, recorder: AttentionRecorder?
     ) {
-        let n = tokens, d = embedDim, ld = 3 * d, pairs = images * heads, slots = min(Compute.threads, pairs)
-        // (image, head) pairs are independent: each thread takes every slots-th pair with its own scores buffer.
-        Compute.parallelFor(slots) { slot in
-            let s = scores + slot * n * n
-            for pair in stride(from: slot, to: pairs, by: slots) {
-                let image = pair / heads, h = pair % heads
-                let rows = qkv + image * n * ld
-                let q = rows + h * headDim, k = rows + d + h * headDim, v = rows + 2 * d + h * headDim
-                BLAS.gemm(n, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)
-                Kernels.softmaxRows(s, rows: n, columns: n, ld: n)
-                recorder?.record(layer: layer, image: image, head: h, probabilities: s)
-                BLAS.gemm(n, headDim, n, a: s, lda: n, b: v, ldb: ld, c: output + image * n * d + h * headDim, ldc: d)
-            }
+        let n = tokens, d = embedDim, ld = 3 * d
+        let blocks = queryBlocks(images: images), blockRows = (n + blocks - 1) / blocks
+        // Work items (image, head, block of query rows) are independent; the pool hands them out dynamically.
+        Compute.parallelFor(images * heads * blocks) { item in
+            let block = item % blocks, pair = item / blocks, image = pair / heads, h = pair % heads
+            let first = block * blockRows, count = min(blockRows, n - first)
+            guard count > 0 else { return }
+            let s = scores + item * blockRows * n
+            let rows = qkv + image * n * ld
+            let q = rows + first * ld + h * headDim, k = rows + d + h * headDim, v = rows + 2 * d + h * headDim
+            BLAS.gemm(count, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)
+            Kernels.softmaxRows(s, rows: count, columns: n, ld: n)
+            recorder?.record(layer: layer, image: image, head: h, firstRow: first, rows: count, probabilities: s)
+            BLAS.gemm(count, headDim, n, a: s, lda: n, b: v, ldb: ld, c: output + (image * n + first) * d + h * headDim, ldc: d)
         }
     }
 }
@@ -61,10 +75,10 @@ public final class AttentionRecorder: @unchecked Sendable {
         storage = FloatBuffer(count: images * layers * heads * tokens * tokens)
     }
 
-    func record(layer: Int, image: Int, head: Int, probabilities: UnsafePointer<Float>) {
-        let size = tokens * tokens
-        let offset = ((image * layers + layer) * heads + head) * size
-        (storage.base + offset).update(from: probabilities, count: size)
+    /// Stores rows `firstRow..<firstRow+rows` of one head's attention matrix.
+    func record(layer: Int, image: Int, head: Int, firstRow: Int, rows: Int, probabilities: UnsafePointer<Float>) {
+        let offset = ((image * layers + layer) * heads + head) * tokens * tokens + firstRow * tokens
+        (storage.base + offset).update(from: probabilities, count: rows * tokens)
     }
 
     /// The attention of one image as `[layers][heads][tokens·tokens]`.

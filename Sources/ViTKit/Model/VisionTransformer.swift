@@ -145,7 +145,8 @@ final class Workspace: @unchecked Sendable {
         qkv = FloatBuffer(count: rows * 3 * a.embedDim)
         hidden = FloatBuffer(count: rows * a.mlpDim)
         patches = FloatBuffer(count: capacity * a.patchCount * a.channels * a.patchSize * a.patchSize)
-        scores = FloatBuffer(count: Compute.threads * a.tokens * a.tokens)
+        scores = FloatBuffer(
+            count: AttentionCore(heads: a.heads, headDim: a.headDim, tokens: a.tokens).scratchCount(images: capacity))
         pooled = FloatBuffer(count: capacity * a.embedDim)
         pooledDistillation = FloatBuffer(count: capacity * a.embedDim)
         distillationLogits = FloatBuffer(count: capacity * a.numClasses)
