@@ -32,11 +32,14 @@ enum Compute {
             for i in 0..<n { body(i) }
             return
         }
+        // The closure travels to the C pool as a pointer to this stack frame's copy: no allocation per call.
         withoutActuallyEscaping(body) { body in
-            let box = ClosureBox(body)
-            vk_parallel_for(n, Int32(threads), { context, i in
-                Unmanaged<ClosureBox>.fromOpaque(context!).takeUnretainedValue().body(Int(i))
-            }, Unmanaged.passUnretained(box).toOpaque())
+            var body = body
+            withUnsafeMutablePointer(to: &body) { pointer in
+                vk_parallel_for(n, Int32(threads), { context, i in
+                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                }, pointer)
+            }
         }
     }
 
@@ -45,10 +48,5 @@ enum Compute {
         let parts = rows >= minimum ? min(threads, rows / (minimum / 2)) : 1
         guard parts > 1 else { return body(0..<rows) }
         parallelFor(parts) { part in body((rows * part / parts)..<(rows * (part + 1) / parts)) }
-    }
-
-    private final class ClosureBox: @unchecked Sendable {
-        let body: (Int) -> Void
-        init(_ body: @escaping (Int) -> Void) { self.body = body }
     }
 }

@@ -81,7 +81,8 @@ public final class VisionTransformer: @unchecked Sendable {
             let rows = x + image * n * d
             (rows + prefix * d).update(from: embedded + image * a.patchCount * d, count: a.patchCount * d)
             var t = 0
-            for token in [weights.classToken, weights.distillationToken] { if let token { (rows + t * d).update(from: token.base, count: d); t += 1 } }
+            if let cls = weights.classToken { rows.update(from: cls.base, count: d); t += 1 }
+            if let dist = weights.distillationToken { (rows + t * d).update(from: dist.base, count: d); t += 1 }
             if let registers = weights.registerTokens { (rows + t * d).update(from: registers.base, count: a.registerTokens * d) }
             // Position embeddings cover every token, or (timm no_embed_class) only the patches.
             let start = a.positionEmbeddingIncludesPrefix ? 0 : prefix
