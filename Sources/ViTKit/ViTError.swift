@@ -52,7 +52,7 @@ public enum ViTError: Error, LocalizedError, Equatable, Sendable {
         case .shapeMismatch(let path, let key, let expected, let found):
             return "\(path): tensor '\(key)' has shape \(found), expected \(expected)"
         case .unusedWeights(let path, let keys):
-            let shown = keys.prefix(5).map { "'\($0)'" }.joined(separator: ", ")
+            let shown = keys.prefix(5).map { "'\($0.forMessage)'" }.joined(separator: ", ")
             let more = keys.count > 5 ? " and \(keys.count - 5) more" : ""
             return "\(path): \(keys.count) unexpected tensor(s) the model does not use: \(shown)\(more)"
         case .modelNotFound(let path, let reason):

@@ -11,7 +11,7 @@ enum HuggingFaceDialect: CheckpointDialect {
         var notes: [String] = []
         let modelType = try config.string("model_type") ?? "vit"
         guard modelType == "vit" || modelType == "deit" else {
-            throw ViTError.invalidConfiguration(path: path, reason: "model_type '\(modelType)' is not supported (vit, deit)")
+            throw ViTError.invalidConfiguration(path: path, reason: "model_type '\(modelType.forMessage)' is not supported (vit, deit)")
         }
         let variant = try config.strings("architectures")?.first
             ?? (modelType == "deit" ? "DeiTForImageClassification" : "ViTForImageClassification")
@@ -21,19 +21,24 @@ enum HuggingFaceDialect: CheckpointDialect {
 
         let embedDim = try config.int("hidden_size") ?? 768
         let depth = try config.int("num_hidden_layers") ?? 12
+        // Every layer has 16 tensors: more layers than tensors is a broken config (and 2^31 layers a long loop below).
+        guard depth >= 0, depth <= keys.count else {
+            throw config.fail("num_hidden_layers", "is \(depth), but the checkpoint has \(keys.count) tensors")
+        }
         let heads = try config.int("num_attention_heads") ?? 12
         let mlpDim = try config.int("intermediate_size") ?? 3072
         let imageSize = try config.intOrInts("image_size") ?? [224]
+        guard !imageSize.isEmpty else { throw config.fail("image_size", "must be an integer or a list of 1 or 2 integers") }
         let patchSize = try config.intOrInts("patch_size")?.first ?? 16
         let qkvBias = try config.bool("qkv_bias") ?? true
         let activation: ViTArchitecture.Activation
         switch try config.string("hidden_act") ?? "gelu" {
         case "gelu": activation = .gelu
         case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": activation = .geluTanh
-        case let other: throw config.fail("hidden_act", "'\(other)' is not supported (gelu, gelu_new, gelu_pytorch_tanh)")
+        case let other: throw config.fail("hidden_act", "'\(other.forMessage)' is not supported (gelu, gelu_new, gelu_pytorch_tanh)")
         }
         if config.has("num_register_tokens") || config.has("layerscale_value") {
-            throw ViTError.invalidConfiguration(path: path, reason: "\(variant) with registers or LayerScale is not supported")
+            throw ViTError.invalidConfiguration(path: path, reason: "\(variant.forMessage) with registers or LayerScale is not supported")
         }
 
         var sources: [String: [String]] = [
@@ -70,11 +75,13 @@ enum HuggingFaceDialect: CheckpointDialect {
         guard let headShape = store.shape("head.weight") else {
             throw ViTError.missingWeight(path: files.weights, key: "\(headName).weight")
         }
-        let numClasses = headShape[0]
+        guard let numClasses = headShape.first else {
+            throw ViTError.shapeMismatch(path: files.weights, key: "\(headName).weight", expected: [-1, embedDim], found: headShape)
+        }
         var names: [String]? = nil
         if let id2label = try config.object("id2label") {
             var table: [Int: String] = [:]
-            for (key, value) in id2label.values {
+            for (key, value) in id2label.values.sorted(by: { $0.key < $1.key }) {
                 guard let index = Int(key), let label = value as? String else {
                     throw id2label.fail(key, "must map a class index to a label")
                 }

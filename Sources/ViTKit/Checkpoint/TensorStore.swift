@@ -33,16 +33,21 @@ struct TensorStore {
         guard let parts = sources[key] else { throw ViTError.missingWeight(path: file.path, key: key) }
         var partShape = expected
         if parts.count > 1 { partShape[0] = expected[0] / parts.count }
-        var values: [Float] = []
-        values.reserveCapacity(expected.reduce(1, *))
-        for part in parts {
+        // Every part's shape is checked before anything is allocated: `expected` comes from the configuration and
+        // its product may be astronomical (or overflow); a tensor that matches it exists in the file, so is bounded.
+        let infos = try parts.map { part -> SafeTensorsFile.TensorInfo in
             guard let info = file.tensors[part] else { throw ViTError.missingWeight(path: file.path, key: part) }
             guard info.shape == partShape else {
                 throw ViTError.shapeMismatch(path: file.path, key: part, expected: partShape, found: info.shape)
             }
+            return info
+        }
+        var values: [Float] = []
+        values.reserveCapacity(infos.reduce(0) { $0 + $1.elementCount })
+        for info in infos {
             values += file.floats(info)
             file.releasePages(info)
-            used.insert(part)
+            used.insert(info.name)
         }
         return values
     }

@@ -17,6 +17,12 @@ enum TimmDialect: CheckpointDialect {
             guard let shape = store.shape(key) else { throw ViTError.missingWeight(path: weightsPath, key: key) }
             return shape
         }
+        /// A shape whose first dimension is read: a 0-d tensor ([]) would trap on [0].
+        func nonScalarShape(_ key: String) throws -> [Int] {
+            let found = try shape(key)
+            guard !found.isEmpty else { throw ViTError.shapeMismatch(path: weightsPath, key: key, expected: [-1, -1], found: found) }
+            return found
+        }
 
         // Patch embedding [D, C, p, p] fixes D, C and p.
         let patchShape = try shape("patch_embed.proj.weight")
@@ -29,30 +35,34 @@ enum TimmDialect: CheckpointDialect {
 
         let blockIndices = Set(safetensors.tensors.keys.compactMap { key -> Int? in
             let parts = key.split(separator: ".")
-            return parts.count > 2 && parts[0] == "blocks" ? Int(parts[1]) : nil
+            // Bounded: "blocks.9223372036854775807.x" would overflow the +1 below (validate() allows 2^20 anyway).
+            guard parts.count > 2, parts[0] == "blocks", let index = Int(parts[1]), index >= 0, index < 1 << 20 else { return nil }
+            return index
         })
         let depth = try args.int("depth") ?? (blockIndices.max().map { $0 + 1 } ?? 0)
         let mlpDim: Int
         if let ratio = try args.double("mlp_ratio") {
+            // Int(Double) traps out of range: 1e300 must be an error, not a crash.
+            guard ratio > 0, ratio <= 64, abs(embedDim) <= 1 << 31 else { throw args.fail("mlp_ratio", "must be in (0, 64]") }
             mlpDim = Int(Double(embedDim) * ratio)
         } else {
-            mlpDim = try shape("blocks.0.mlp.fc1.weight")[0]
+            mlpDim = try nonScalarShape("blocks.0.mlp.fc1.weight")[0]
         }
         let heads: Int
         if let h = try args.int("num_heads") {
             heads = h
         } else if let h = headsFromName(architectureName) {
             heads = h
-            notes.append("\(h) attention heads, from the architecture name '\(architectureName)'")
+            notes.append("\(h) attention heads, from the architecture name '\(architectureName.forMessage)'")
         } else {
             throw ViTError.invalidConfiguration(
                 path: path,
-                reason: "cannot tell the number of attention heads: add model_args.num_heads (architecture '\(architectureName)' is not a known ViT size)")
+                reason: "cannot tell the number of attention heads: add model_args.num_heads (architecture '\(architectureName.forMessage)' is not a known ViT size)")
         }
 
         let classToken = try args.bool("class_token") ?? store.contains("cls_token")
         let distillationToken = store.contains("dist_token")
-        let registerTokens = try args.int("reg_tokens") ?? (store.shape("reg_token")?[1] ?? 0)
+        let registerTokens = try args.int("reg_tokens") ?? (store.shape("reg_token")?.dropFirst().first ?? 0)
         let prefix = (classToken ? 1 : 0) + (distillationToken ? 1 : 0) + registerTokens
 
         // Input size: model_args, else pretrained_cfg.input_size, else the square grid the position embedding implies.
@@ -60,6 +70,7 @@ enum TimmDialect: CheckpointDialect {
         let positionRows = try shape("pos_embed").dropFirst().first ?? 0
         var imageSize: (Int, Int)
         if let size = try args.intOrInts("img_size") {
+            guard !size.isEmpty else { throw args.fail("img_size", "must be an integer or a list of 1 or 2 integers") }
             imageSize = (size[0], size.count > 1 ? size[1] : size[0])
         } else if let input = try pretrained?.ints("input_size"), input.count == 3 {
             imageSize = (input[1], input[2])
@@ -82,15 +93,15 @@ enum TimmDialect: CheckpointDialect {
         case "token": pooling = .token
         case "avg": pooling = .average
         default:
-            throw ViTError.invalidConfiguration(path: path, reason: "global_pool '\(pool)' is not supported (supported: token, avg)")
+            throw ViTError.invalidConfiguration(path: path, reason: "global_pool '\(pool.forMessage)' is not supported (supported: token, avg)")
         }
         let activation: ViTArchitecture.Activation
         switch try args.string("act_layer") ?? "gelu" {
         case "gelu": activation = .gelu
         case "gelu_tanh": activation = .geluTanh
-        case let other: throw ViTError.invalidConfiguration(path: path, reason: "act_layer '\(other)' is not supported")
+        case let other: throw ViTError.invalidConfiguration(path: path, reason: "act_layer '\(other.forMessage)' is not supported")
         }
-        let numClasses = try shape("head.weight")[0]
+        let numClasses = try nonScalarShape("head.weight")[0]
         if let declared = try config.int("num_classes"), declared != numClasses {
             throw ViTError.shapeMismatch(path: weightsPath, key: "head.weight", expected: [declared, embedDim], found: try shape("head.weight"))
         }
@@ -131,11 +142,11 @@ enum TimmDialect: CheckpointDialect {
         guard cropPct > 0.05 && cropPct <= 4 else { throw cfg.fail("crop_pct", "must be in (0.05, 4]") }
         let interpolation = try cfg.string("interpolation") ?? "bicubic"
         guard let filter = ResampleFilter(rawValue: interpolation == "lanczos" ? "lanczos" : interpolation) else {
-            throw cfg.fail("interpolation", "'\(interpolation)' is not supported (bicubic, bilinear, nearest, box, hamming, lanczos)")
+            throw cfg.fail("interpolation", "'\(interpolation.forMessage)' is not supported (bicubic, bilinear, nearest, box, hamming, lanczos)")
         }
         let mode = try cfg.string("crop_mode") ?? "center"
         guard mode == "center" || mode == "squash" else {
-            throw cfg.fail("crop_mode", "'\(mode)' is not supported (center, squash)")
+            throw cfg.fail("crop_mode", "'\(mode.forMessage)' is not supported (center, squash)")
         }
         return .timm(
             inputHeight: inputSize.0, inputWidth: inputSize.1, cropPct: cropPct, squash: mode == "squash",

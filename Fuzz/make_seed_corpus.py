@@ -1,0 +1,77 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of the fuzz targets from the committed test inputs: python3 Fuzz/make_seed_corpus.py
+
+  corpus/safetensors/  every small .safetensors of the broken corpus, and the fixture checkpoints cut to their
+                       header plus the first 4 KB of data (the fuzzer's -max_len is 64 KB)
+  corpus/config/       one input per checkpoint the config target knows (selector byte = its index, see
+                       FuzzConfig.swift), with its own config.json (+ NUL + preprocessor_config.json), and the
+                       broken corpus's configs against the tiny controls
+  corpus/png/          the fixture PNGs and the broken PNGs (the 49 KB bomb included)
+Run tools/make_broken_inputs.py first if the broken corpus changed. Names are content hashes, as libFuzzer's.
+"""
+import hashlib
+import os
+import shutil
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FIXTURES = os.path.join(ROOT, "Tests/ViTKitTests/Resources/fixtures")
+BROKEN = os.path.join(ROOT, "Tests/ViTKitTests/Resources/broken")
+OUT = os.path.join(ROOT, "Fuzz/corpus")
+
+
+def read(path):
+    with open(path, "rb") as f:
+        return f.read()
+
+
+def write(target, data):
+    folder = os.path.join(OUT, target)
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, hashlib.sha1(data).hexdigest()), "wb") as f:
+        f.write(data)
+
+
+def main():
+    for target in ["safetensors", "config", "png"]:
+        shutil.rmtree(os.path.join(OUT, target), ignore_errors=True)
+    models = sorted(os.listdir(os.path.join(FIXTURES, "models")))
+    checkpoints = [os.path.join(FIXTURES, "models", m) for m in models] + \
+        [os.path.join(BROKEN, "checkpoints", c) for c in ["valid_timm", "valid_hf"]]
+    assert len(checkpoints) == 12, checkpoints
+    for folder in checkpoints:
+        data = read(os.path.join(folder, "model.safetensors"))
+        header_end = 8 + int.from_bytes(data[:8], "little")
+        write("safetensors", data[:header_end + 4096] if len(data) > 65536 else data)
+    for dirpath, _, names in sorted(os.walk(os.path.join(BROKEN, "checkpoints"))):
+        for name in sorted(names):
+            data = read(os.path.join(dirpath, name))
+            if name.endswith(".safetensors") and len(data) <= 65536:
+                write("safetensors", data)
+    for index, folder in enumerate(checkpoints):
+        data = bytes([index]) + read(os.path.join(folder, "config.json"))
+        preprocessor = os.path.join(folder, "preprocessor_config.json")
+        if os.path.exists(preprocessor):
+            data += b"\0" + read(preprocessor)
+        write("config", data)
+    timm_index, hf_index = 10, 11
+    for case in sorted(os.listdir(os.path.join(BROKEN, "checkpoints"))):
+        folder = os.path.join(BROKEN, "checkpoints", case)
+        if not os.path.exists(os.path.join(folder, "config.json")):
+            continue
+        data = read(os.path.join(folder, "config.json"))
+        preprocessor = os.path.join(folder, "preprocessor_config.json")
+        if os.path.exists(preprocessor):
+            write("config", bytes([hf_index]) + data + b"\0" + read(preprocessor))
+        else:
+            write("config", bytes([hf_index if case.startswith("hf_") else timm_index]) + data)
+    for folder in [os.path.join(FIXTURES, "images"), os.path.join(BROKEN, "png")]:
+        for name in sorted(os.listdir(folder)):
+            write("png", read(os.path.join(folder, name)))
+    for target in ["safetensors", "config", "png"]:
+        folder = os.path.join(OUT, target)
+        size = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
+        print(f"{target}: {len(os.listdir(folder))} seeds, {size} bytes")
+
+
+if __name__ == "__main__":
+    main()
