@@ -234,3 +234,64 @@ struct BatchInterruptionTests {
         #expect(try Data(contentsOf: URL(fileURLWithPath: partial)) == expected)
     }
 }
+
+@Suite("Batch runs under faults")
+struct BatchFaultTests {
+    static let model = Fixtures.models.first { $0.name == "timm_vit" }!.dir
+
+    func run(_ arguments: [String], whileRunning: ((Process) throws -> Void)? = nil) throws -> (status: Int32, stderr: String) {
+        let process = Process()
+        process.executableURL = BatchInterruptionTests.binary
+        process.arguments = arguments
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        try whileRunning?(process)
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        return (process.terminationStatus, text)
+    }
+
+    @Test("a FIFO, a folder and a dangling link named *.png get error rows; the run goes on and exits 2")
+    func unreadableEntries() throws {
+        let d = try ImageDirectory.mixed()
+        #expect(mkfifo(d.file("fifo.png"), 0o644) == 0)
+        try FileManager.default.createDirectory(atPath: d.file("folder.png"), withIntermediateDirectories: false)
+        try FileManager.default.createSymbolicLink(atPath: d.file("dangling.png"), withDestinationPath: d.file("nowhere.png"))
+        let out = d.file("rows.jsonl")
+        let (status, stderr) = try run(["batch", d.path, "--model", Self.model, "--format", "jsonl", "--output", out, "--quiet"])
+        #expect(status == 2)
+        let rows = try Data(contentsOf: URL(fileURLWithPath: out)).split(separator: UInt8(ascii: "\n")).map {
+            try JSONSerialization.jsonObject(with: Data($0)) as! [String: Any]
+        }
+        func error(_ name: String) -> String? { rows.first { ($0["image"] as! String).hasSuffix("/" + name) }?["error"] as? String }
+        #expect(error("fifo.png")?.contains("not a regular file") == true)
+        #expect(error("dangling.png")?.contains("No such file") == true)
+        #expect(rows.contains { ($0["image"] as! String).hasSuffix("/folder.png") } == false)  // folders are not files
+        #expect(rows.filter { $0["error"] is NSNull }.count == 4)
+        #expect(stderr.contains("warning:") && stderr.contains("fifo.png"))
+    }
+
+    @Test("a file deleted while the run is under way gets an error row")
+    func deletedMidRun() throws {
+        let d = try BatchInterruptionTests.manyImages()
+        let out = d.file("rows.csv"), victim = d.file("img-00450.png")
+        let (status, _) = try run(["batch", d.path, "--model", Self.model, "--batch-size", "1", "--output", out, "--quiet"]) { process in
+            while process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0) < 200 { usleep(200) }
+            try FileManager.default.removeItem(atPath: victim)
+        }
+        #expect(status == 2)
+        let text = try String(contentsOfFile: out, encoding: .utf8)
+        #expect(text.contains("img-00450.png,,,,,,,,,,,,,,,") && text.contains("No such file"))
+        #expect(text.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 501)
+    }
+
+    @Test("a full disk stops the run with a clear message and exit status 1")
+    func diskFull() throws {
+        let d = try ImageDirectory.mixed()
+        let (status, stderr) = try run(["batch", d.path, "--model", Self.model, "--output", "/dev/full", "--force", "--quiet"])
+        #expect(status == 1)
+        #expect(stderr.contains("/dev/full: cannot write: No space left on device"))
+    }
+}

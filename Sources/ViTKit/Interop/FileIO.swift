@@ -14,7 +14,7 @@ enum FileIO {
     /// Reads a whole regular file with `read(2)` (not a mapping, so a file truncated by someone else while we read
     /// it is an error, not a SIGBUS), refusing files larger than `limit` bytes before reading them.
     static func read(_ path: String, limit: Int) throws -> Data {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // O_NONBLOCK: a FIFO must not hang the open
         guard fd >= 0 else { throw ViTError.fileUnreadable(path: path, reason: errnoText()) }
         defer { close(fd) }
         var status = stat()
@@ -92,7 +92,7 @@ final class MappedFile: @unchecked Sendable {
 
     init(path: String) throws {
         self.path = path
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        let fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK)  // O_NONBLOCK: a FIFO must not hang the open
         guard fd >= 0 else { throw ViTError.fileUnreadable(path: path, reason: FileIO.errnoText()) }
         defer { close(fd) }
         var status = stat()
