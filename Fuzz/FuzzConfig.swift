@@ -45,20 +45,8 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         files.preprocessorConfig = preprocessorPath
     }
     do {
-        // What Checkpoint.load(path:) does after finding the files (Sources/ViTKit/Checkpoint/Checkpoint.swift).
         let config = try JSONObject(data: configBytes, path: files.config)
-        let dialect: CheckpointDialect.Type
-        if config.has("architecture") {
-            dialect = TimmDialect.self
-        } else if config.has("model_type") || config.has("architectures") {
-            dialect = HuggingFaceDialect.self
-        } else {
-            return 0
-        }
-        var (info, store) = try dialect.read(files: files, config: config, safetensors: safetensors)
-        try info.architecture.validate(path: files.config)
-        let weights = try ViTWeights(architecture: info.architecture, store: &store)
-        let model = VisionTransformer(architecture: info.architecture, weights: weights)
+        let (info, model) = try Checkpoint.load(files: files, config: config, safetensors: safetensors)
         // One 8x8 image through the configured preprocessing and the network (as Classifier.logits does).
         let a = info.architecture
         let input = info.preprocessing.apply(to: testImage)

@@ -507,9 +507,9 @@ def checkpoint_cases():
             "field 'model_args.img_size'", cj, bad_cfg, "img_size []", config=dumps(timm_config(model_args__img_size=[])))
     regression("regression_timm_embed_dim_huge", "TensorStore.take: reserveCapacity(2^46 floats) before the shape check",
             "tensor 'patch_embed.proj.weight' has shape [8, 3, 4, 4]", st, "shapeMismatch",
-            "embed_dim = in_chans = 2^20: the expected patch embedding is 2^46 floats",
-            config=dumps(timm_config(model_args__embed_dim=1 << 20, model_args__in_chans=1 << 20, model_args__num_heads=1,
-                                     model_args__mlp_ratio=0.5)))
+            "embed_dim 2^20, patch 2^10: the expected patch embedding is 3·2^40 floats",
+            config=dumps(timm_config(model_args__embed_dim=1 << 20, model_args__patch_size=1 << 10, model_args__img_size=1 << 10,
+                                     model_args__num_heads=1, model_args__mlp_ratio=0.5)))
     regression("regression_timm_block_index_overflow", "TimmDialect.swift: blockIndices.max() + 1 overflows",
             "unexpected tensor(s) the model does not use: 'blocks.9223372036854775807.x'", st, "unusedWeights",
             "a tensor named blocks.9223372036854775807.x and no model_args.depth",
@@ -538,6 +538,11 @@ def checkpoint_cases():
             config=dumps(hf_config()), extra={"preprocessor_config.json": hf_pre},
             weights=safetensors_file([t for t in hf if not t[0].startswith("classifier.")]
                                      + [("classifier.bias", "F32", [3], f32([0.0] * 3)), ("classifier.weight", "F32", [], f32([0.0]))]))
+    regression("regression_timm_one_channel", "Classifier.logits: a 1-channel model met 3-channel input (precondition)",
+            "only RGB (3-channel) models are supported", cj, bad_cfg, "in_chans 1",
+            config=dumps(timm_config(model_args__in_chans=1)),
+            weights=safetensors_file([t if t[0] != "patch_embed.proj.weight" else
+                                      (t[0], "F32", [D, 1, PATCH, PATCH], f32([0.01] * (D * PATCH * PATCH))) for t in timm]))
     controls = [("valid_timm", {"model.safetensors": valid_weights, "config.json": valid_config}),
                 ("valid_hf", {"model.safetensors": hf_weights, "config.json": dumps(hf_config()),
                               "preprocessor_config.json": hf_pre})]

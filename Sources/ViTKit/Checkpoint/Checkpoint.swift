@@ -57,8 +57,13 @@ public enum Checkpoint {
     /// - Throws: ``ViTError`` naming the file and the reason.
     public static func load(path: String, imageSize: Int? = nil) throws -> (ModelInfo, VisionTransformer) {
         let files = try Files(path: path)
-        let config = try JSONObject(contentsOf: files.config)
-        let safetensors = try SafeTensorsFile(path: files.weights)
+        return try load(
+            files: files, config: try JSONObject(contentsOf: files.config), safetensors: try SafeTensorsFile(path: files.weights),
+            imageSize: imageSize)
+    }
+
+    /// The steps after the files are found: pick the dialect from the config, read it, build and check the weights.
+    static func load(files: Files, config: JSONObject, safetensors: SafeTensorsFile, imageSize: Int? = nil) throws -> (ModelInfo, VisionTransformer) {
         let dialect: CheckpointDialect.Type
         if config.has("architecture") {
             dialect = TimmDialect.self

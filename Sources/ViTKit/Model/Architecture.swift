@@ -71,6 +71,9 @@ public struct ViTArchitecture: Sendable, Equatable {
                               ("image width", imageWidth), ("classes", numClasses)] {
             guard value > 0 && value <= 1 << 20 else { throw fail("\(name) is \(value)") }
         }
+        guard channels == 3 else {
+            throw fail("the model takes \(channels)-channel input; only RGB (3-channel) models are supported")
+        }
         guard embedDim % heads == 0 else { throw fail("hidden size \(embedDim) is not divisible by \(heads) heads") }
         guard imageHeight % patchSize == 0 && imageWidth % patchSize == 0 else {
             throw fail("image size \(imageHeight)×\(imageWidth) is not a multiple of the patch size \(patchSize)")
