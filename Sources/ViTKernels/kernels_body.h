@@ -46,15 +46,34 @@ static inline __attribute__((always_inline)) vf vselect(vi mask, vf a, vf b) {
 }
 static inline __attribute__((always_inline)) vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
 static inline __attribute__((always_inline)) vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
+// Horizontal reductions by halving: log2(W) shuffles instead of W scalar steps.
+#if W == 16
+#define VK_LANES (vf){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+#define VK_REDUCE(v, op)                                                                                  \
+    v = op(v, __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7));       \
+    v = op(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3, 12, 13, 14, 15, 8, 9, 10, 11));       \
+    v = op(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13));       \
+    v = op(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6, 9, 8, 11, 10, 13, 12, 15, 14));
+#elif W == 8
+#define VK_LANES (vf){0, 1, 2, 3, 4, 5, 6, 7}
+#define VK_REDUCE(v, op)                                                    \
+    v = op(v, __builtin_shufflevector(v, v, 4, 5, 6, 7, 0, 1, 2, 3));       \
+    v = op(v, __builtin_shufflevector(v, v, 2, 3, 0, 1, 6, 7, 4, 5));       \
+    v = op(v, __builtin_shufflevector(v, v, 1, 0, 3, 2, 5, 4, 7, 6));
+#else
+#define VK_LANES (vf){0, 1, 2, 3}
+#define VK_REDUCE(v, op)                                        \
+    v = op(v, __builtin_shufflevector(v, v, 2, 3, 0, 1));       \
+    v = op(v, __builtin_shufflevector(v, v, 1, 0, 3, 2));
+#endif
+#define VK_ADD(a, b) ((a) + (b))
 static inline __attribute__((always_inline)) float hsum(vf v) {
-    float s = 0;
-    for (int i = 0; i < W; i++) s += v[i];
-    return s;
+    VK_REDUCE(v, VK_ADD)
+    return v[0];
 }
 static inline __attribute__((always_inline)) float hmax(vf v) {
-    float m = v[0];
-    for (int i = 1; i < W; i++) m = v[i] > m ? v[i] : m;
-    return m;
+    VK_REDUCE(v, vmax)
+    return v[0];
 }
 
 // exp: Cephes' range reduction x = n·ln2 + r and a degree-6 polynomial; about 1 ulp on [-87, 88].
@@ -140,30 +159,36 @@ static void VK_NAME(layer_norm)(const float *x, float *y, size_t rows, size_t di
 }
 
 static void VK_NAME(softmax_rows)(float *x, size_t rows, size_t cols, size_t ld) {
+    if (cols < W) {  // short rows: padded partial vectors
+        for (size_t r = 0; r < rows; r++) {
+            float *row = x + r * ld;
+            vf v = load_partial(row, cols, -INFINITY);
+            vf e = vexp(v - splat(hmax(v)));
+            e = vselect(VK_LANES < splat((float)cols), e, splat(0));
+            store_partial(row, e * splat(1.0f / hsum(e)), cols);
+        }
+        return;
+    }
+    // The last W columns are handled as one vector that overlaps the full vectors before it; only its lanes past
+    // the full vectors count in the sum. It is computed from the inputs first and stored last.
     size_t vec = cols / W * W, tail = cols - vec;
+    vi fresh = VK_LANES >= splat((float)(W - tail));
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * ld;
-        vf vm = splat(-INFINITY);
-        size_t i = 0;
-        for (; i < vec; i += W) vm = vmax(vm, load(row + i));
-        if (tail) vm = vmax(vm, load_partial(row + vec, tail, -INFINITY));
+        vf last = load(row + cols - W);
+        vf vm = last;
+        for (size_t i = 0; i < vec; i += W) vm = vmax(vm, load(row + i));
         vm = splat(hmax(vm));
-        vf acc = splat(0);
-        for (i = 0; i < vec; i += W) {
+        last = vexp(last - vm);
+        vf acc = tail ? vselect(fresh, last, splat(0)) : splat(0);
+        for (size_t i = 0; i < vec; i += W) {
             vf e = vexp(load(row + i) - vm);
             store(row + i, e);
             acc += e;
         }
-        vf last = splat(0);
-        if (tail) {
-            // Padding lanes are -inf: exp gives 0 and they add nothing to the sum.
-            last = vexp(load_partial(row + vec, tail, -INFINITY) - vm);
-            last = vselect(last == last, last, splat(0));
-            acc += last;
-        }
         vf vinv = splat(1.0f / hsum(acc));
-        for (i = 0; i < vec; i += W) store(row + i, load(row + i) * vinv);
-        if (tail) store_partial(row + vec, last * vinv, tail);
+        for (size_t i = 0; i < vec; i += W) store(row + i, load(row + i) * vinv);
+        if (tail) store(row + cols - W, last * vinv);
     }
 }
 
@@ -228,3 +253,6 @@ static void VK_NAME(add_bias_gelu_tanh)(float *x, size_t rows, size_t cols, cons
 #undef vtanh
 #undef vf
 #undef vi
+#undef VK_LANES
+#undef VK_REDUCE
+#undef VK_ADD
