@@ -445,6 +445,32 @@ def default_model_checks(binary, args):
     return res
 
 
+def vitb_batch_check(binary, args, images=48, size=320):
+    """`vitclassify batch` over a folder of {images} {size}x{size} PNGs with the ViT-B/16 checkpoint: the
+    whole pipeline (decode, resize/crop, forward, rows), as the issue asks for a ViT-B/16-sized model."""
+    d = mbm.model_dir(os.path.join(BENCH_OUT, "models"), "b")
+    if not os.path.exists(os.path.join(d, "config.json")):
+        return {"skipped": "the ViT-B/16 benchmark checkpoint was not built (--models without b)"}
+    folder = os.path.join(BENCH_OUT, f"vitb-batch-{images}x{size}")
+    os.makedirs(folder, exist_ok=True)
+    for i in range(images):
+        path = os.path.join(folder, f"{i:03d}.png")
+        if not os.path.exists(path):
+            write_png_rgb(path, 1000 + i, size)
+    cmd = [binary, "batch", os.path.relpath(folder, REPO), "--model", os.path.relpath(d, REPO), "--batch-size", "8",
+           "--threads", str(args.threads)]
+    ips = []
+    for _ in range(max(1, args.batch_runs)):
+        time.sleep(args.settle)
+        p = subprocess.run(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        m = re.search(r"done: (\d+) classified, (\d+) failed, ([\d.]+) s, ([\d.]+) images/s", p.stderr)
+        if p.returncode != 0 or not m:
+            return {"command": shlex.join([os.path.relpath(binary, REPO)] + cmd[1:]), "error": p.stderr.strip()[-300:]}
+        ips.append(float(m.group(4)))
+    return {"command": shlex.join([os.path.relpath(binary, REPO)] + cmd[1:]) + " > /dev/null", "images": images,
+            "size": size, "images_per_s": median(ips), "runs": len(ips)}
+
+
 # --------------------------------------------------------------------------------------------- report
 def ok(flag):
     return "✅" if flag else "❌"
@@ -610,6 +636,16 @@ def render(meta, results, rss, numerics, default, args):
                 a(f"Note: {default[note]}.")
         a("")
         a("Both run with the default thread count (all cores) as a user would, without `--threads`.")
+    vb = default.get("vitb_batch") if default else None
+    if vb:
+        a("")
+        a("## Batch throughput with a ViT-B/16-sized checkpoint")
+        a("")
+        if "images_per_s" in vb:
+            a(f"`{vb['command']}`: {vb['images']} PNGs of {vb['size']}×{vb['size']} (decode, resize and crop, forward, rows): "
+              f"**{vb['images_per_s']:.2f} images/s** (median of {vb['runs']} runs).")
+        else:
+            a(f"Not measured: {vb.get('skipped') or vb.get('error')}.")
     a("")
     return "\n".join(L).rstrip("\n") + "\n"
 
@@ -728,6 +764,8 @@ def main():
                 w.close()
 
     default = {} if args.skip_default else default_model_checks(binary, args)
+    if "b" in args.models:
+        default["vitb_batch"] = vitb_batch_check(binary, args)
     if default:
         log(f"default model: {default}")
     meta["load_after"] = os.getloadavg()
