@@ -9,14 +9,16 @@
 import Foundation
 
 /// The repository root: from $VIT_FUZZ_ROOT, else from this file's location (<root>/Fuzz/FuzzConfig.swift).
-private let root: String = ProcessInfo.processInfo.environment["VIT_FUZZ_ROOT"]
+private let root: String =
+    ProcessInfo.processInfo.environment["VIT_FUZZ_ROOT"]
     ?? URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().path
 
 /// The checkpoints, loaded once: their files (config paths unused: the config comes from the input) and tensors.
 private let checkpoints: [(files: Checkpoint.Files, safetensors: SafeTensorsFile)] = {
     let fixtures = root + "/Tests/ViTKitTests/Resources/fixtures/models"
     let broken = root + "/Tests/ViTKitTests/Resources/broken/checkpoints"
-    let folders = ((try? FileManager.default.contentsOfDirectory(atPath: fixtures)) ?? []).sorted().map { fixtures + "/" + $0 }
+    let folders =
+        ((try? FileManager.default.contentsOfDirectory(atPath: fixtures)) ?? []).sorted().map { fixtures + "/" + $0 }
         + ["valid_timm", "valid_hf"].map { broken + "/" + $0 }
     let loaded = folders.map { folder -> (Checkpoint.Files, SafeTensorsFile) in
         let files = try! Checkpoint.Files(path: folder)
@@ -54,7 +56,9 @@ public func fuzzConfig(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
         var logits = [Float](repeating: 0, count: a.numClasses)
         input.withUnsafeBufferPointer { pixels in
             logits.withUnsafeMutableBufferPointer {
-                model.forward(pixels: pixels.baseAddress!, images: 1, logits: $0.baseAddress!, workspace: Workspace(architecture: a, capacity: 1))
+                model.forward(
+                    pixels: pixels.baseAddress!, images: 1, logits: $0.baseAddress!,
+                    workspace: Workspace(architecture: a, capacity: 1))
             }
         }
     } catch let error as ViTError {

@@ -52,7 +52,9 @@ public final class Classifier: @unchecked Sendable {
     }
 
     /// Logits for preprocessed inputs (`inputs.count` images, each `[channels][height][width]`).
-    public func logits(preprocessed inputs: [[Float]], attention: Bool = false) -> (logits: [[Float]], attention: AttentionRecorder?) {
+    public func logits(preprocessed inputs: [[Float]], attention: Bool = false) -> (
+        logits: [[Float]], attention: AttentionRecorder?
+    ) {
         let a = model.architecture, count = inputs.count
         guard count > 0 else { return ([], nil) }
         let inputSize = a.channels * a.imageHeight * a.imageWidth
@@ -69,7 +71,9 @@ public final class Classifier: @unchecked Sendable {
         }
         flat.withUnsafeBufferPointer { pixels in
             output.withUnsafeMutableBufferPointer { logits in
-                model.forward(pixels: pixels.baseAddress!, images: count, logits: logits.baseAddress!, workspace: workspace!, recorder: recorder)
+                model.forward(
+                    pixels: pixels.baseAddress!, images: count, logits: logits.baseAddress!, workspace: workspace!,
+                    recorder: recorder)
             }
         }
         return ((0..<count).map { Array(output[($0 * a.numClasses)..<(($0 + 1) * a.numClasses)]) }, recorder)
@@ -85,7 +89,8 @@ public final class Classifier: @unchecked Sendable {
         return allLogits.enumerated().map { i, logits in
             Classification(
                 logits: logits, predictions: Self.rank(logits, labels: info.labels, topK: topK),
-                attention: recorder.map { AttentionMaps(probabilities: $0.attention(image: i), architecture: model.architecture) })
+                attention: recorder.map { AttentionMaps(probabilities: $0.attention(image: i), architecture: model.architecture) }
+            )
         }
     }
 

@@ -6,19 +6,31 @@ extension Colormap: ExpressibleByArgument {}
 
 /// Options for attention maps and overlays, shared by `classify` and `batch`.
 struct AttentionArguments: ParsableArguments {
-    @Flag(name: .long, help: "Add the attention to JSON output: {\"grid\", \"prefix_tokens\", \"cls\" (every layer and head), \"rollout\", \"map\"}.")
+    @Flag(
+        name: .long,
+        help:
+            "Add the attention to JSON output: {\"grid\", \"prefix_tokens\", \"cls\" (every layer and head), \"rollout\", \"map\"}."
+    )
     var attention = false
 
-    @Option(name: .long, help: ArgumentHelp("The map to draw: rollout (all layers), last (last layer) or layer:L (0-based).", valueName: "rollout|last|layer:L"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "The map to draw: rollout (all layers), last (last layer) or layer:L (0-based).", valueName: "rollout|last|layer:L"))
     var attentionMap: String = "rollout"
 
-    @Option(name: .long, help: ArgumentHelp("Heads of a single-layer map: mean, max, min or a head index.", valueName: "mean|max|min|H"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Heads of a single-layer map: mean, max, min or a head index.", valueName: "mean|max|min|H"))
     var head: String = "mean"
 
     @Option(name: .long, help: ArgumentHelp("How rollout fuses the heads of each layer.", valueName: "mean|max|min"))
     var headFusion: String = "mean"
 
-    @Option(name: .long, help: ArgumentHelp("Rollout: zero this fraction of the smallest attention weights per layer (0 ≤ R < 1).", valueName: "R"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Rollout: zero this fraction of the smallest attention weights per layer (0 ≤ R < 1).", valueName: "R")
+    )
     var discardRatio: Double = 0
 
     @Option(name: .long, help: "Overlay colormap.")
@@ -32,7 +44,9 @@ struct AttentionArguments: ParsableArguments {
     var fusion: HeadSelection { HeadSelection(headFusion)! }
 
     func validate() throws {
-        guard AttentionMapKind(attentionMap) != nil else { throw ValidationError("--attention-map must be rollout, last or layer:L") }
+        guard AttentionMapKind(attentionMap) != nil else {
+            throw ValidationError("--attention-map must be rollout, last or layer:L")
+        }
         guard HeadSelection(head) != nil else { throw ValidationError("--head must be mean, max, min or a head index") }
         guard ["mean", "max", "min"].contains(headFusion) else { throw ValidationError("--head-fusion must be mean, max or min") }
         guard discardRatio >= 0 && discardRatio < 1 else { throw ValidationError("--discard-ratio must be in [0, 1)") }
@@ -52,10 +66,13 @@ struct AttentionArguments: ParsableArguments {
             ("prefix_tokens", .int(maps.prefixTokens)),
             ("cls", .array(maps.classRows.map { .array($0.map(floats)) })),
             ("rollout", floats(try maps.rollout(fusion: fusion, discardRatio: discardRatio))),
-            ("map", .object([
-                ("kind", .string(mapKind.description)), ("head", .string(mapKind == .rollout ? headFusion : head)),
-                ("values", floats(try selectedMap(maps))),
-            ])),
+            (
+                "map",
+                .object([
+                    ("kind", .string(mapKind.description)), ("head", .string(mapKind == .rollout ? headFusion : head)),
+                    ("values", floats(try selectedMap(maps))),
+                ])
+            ),
         ])
     }
 

@@ -48,7 +48,9 @@ struct Batch: ParsableCommand {
     @Flag(name: .long, help: "Continue an interrupted run: skip images already in --output, append the rest.")
     var resume = false
 
-    @Option(name: .long, help: ArgumentHelp("Write an attention overlay per image here, mirroring the folder tree.", valueName: "dir"))
+    @Option(
+        name: .long, help: ArgumentHelp("Write an attention overlay per image here, mirroring the folder tree.", valueName: "dir")
+    )
     var overlays: String?
 
     @OptionGroup(title: "Overlays") var attentionArguments: AttentionArguments
@@ -83,12 +85,15 @@ struct Batch: ParsableCommand {
                 for (i, row) in rows.enumerated() {
                     if format == .csv && i == 0 {
                         guard row + "\r\n" == header else {
-                            throw ViTError.invalidArgument("\(output): its header does not match --format csv --top-k \(topK); resume with the options of the first run")
+                            throw ViTError.invalidArgument(
+                                "\(output): its header does not match --format csv --top-k \(topK); resume with the options of the first run"
+                            )
                         }
                         continue
                     }
                     guard let path = format == .csv ? BatchRows.imagePath(ofCSVRow: row) : Self.imagePath(ofJSONLine: row) else {
-                        throw ViTError.invalidArgument("\(output): line \(i + 1) is not a \(format.rawValue) row of vitclassify batch")
+                        throw ViTError.invalidArgument(
+                            "\(output): line \(i + 1) is not a \(format.rawValue) row of vitclassify batch")
                     }
                     done.insert(path)
                 }
@@ -143,7 +148,9 @@ struct Batch: ParsableCommand {
         try sink.sync()
         progress.summary(classified: classified, failed: failed)
         if Interruption.requested {
-            printError("interrupted: \(classified + failed) of \(paths.count) images written" + (output != nil ? "; run again with --resume to finish" : ""))
+            printError(
+                "interrupted: \(classified + failed) of \(paths.count) images written"
+                    + (output != nil ? "; run again with --resume to finish" : ""))
             throw ExitCode(130)
         }
         if failed > 0 { throw ExitCode(2) }
@@ -157,12 +164,16 @@ struct Batch: ParsableCommand {
     }
 
     /// OUTDIR/<path relative to DIR>, with the same name: `photos/a/b.png` → `OUTDIR/a/b.png`.
-    private func writeOverlay(_ image: RGBImage, maps: AttentionMaps, for path: String, into root: String, classifier: Classifier) throws {
+    private func writeOverlay(_ image: RGBImage, maps: AttentionMaps, for path: String, into root: String, classifier: Classifier)
+        throws
+    {
         let base = directory.hasSuffix("/") ? directory : directory + "/"
         let relative = path.hasPrefix(base) ? String(path.dropFirst(base.count)) : URL(fileURLWithPath: path).lastPathComponent
         let target = URL(fileURLWithPath: root).appendingPathComponent(relative)
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try PNGEncoder.write(try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: target.path, overwrite: force, protected: [path])
+        try PNGEncoder.write(
+            try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: target.path, overwrite: force,
+            protected: [path])
     }
 
     static func imagePath(ofJSONLine line: String) -> String? {

@@ -43,7 +43,9 @@ struct Bench: ParsableCommand {
         let classifier = try modelArguments.load()
         let a = classifier.model.architecture
         var generator = SplitMix(seed: 42)
-        let inputs = (0..<batchSize).map { _ in (0..<(a.channels * a.imageHeight * a.imageWidth)).map { _ in Float(generator.next()) * 2 - 1 } }
+        let inputs = (0..<batchSize).map { _ in
+            (0..<(a.channels * a.imageHeight * a.imageWidth)).map { _ in Float(generator.next()) * 2 - 1 }
+        }
         for _ in 0..<warmup { _ = classifier.logits(preprocessed: inputs) }
         var times: [Double] = []
         for _ in 0..<iterations {
@@ -59,7 +61,8 @@ struct Bench: ParsableCommand {
         let gflops = 2 * Double(a.macsPerImage) / (median / 1000) / 1e9
         let threads = Classifier.threads
         if format == .text {
-            print("""
+            print(
+                """
                 model:        \(classifier.info.name) (\(a.embedDim)d × \(a.depth) layers, \(a.heads) heads, \(a.imageHeight)×\(a.imageWidth), \(String(format: "%.2f", Double(a.macsPerImage) / 1e9)) GMACs/image)
                 batch:        \(batchSize) images, \(threads) threads, \(iterations) iterations after \(warmup) warm-up
                 ms per image: median \(String(format: "%.3f", median)), min \(String(format: "%.3f", best))
@@ -68,12 +71,13 @@ struct Bench: ParsableCommand {
                 cold start:   \(cold.map { String(format: "%.1f ms", $0) } ?? "not measured")
                 """)
         }
-        print(JSONValue.object([
-            ("model", .string(classifier.info.name)), ("batch_size", .int(batchSize)), ("threads", .int(threads)),
-            ("iterations", .int(iterations)), ("ms_per_image_median", .double(median)), ("ms_per_image_min", .double(best)),
-            ("images_per_second", .double(1000 / median)), ("gflops_per_second", .double(gflops)),
-            ("peak_rss_mb", .double(peakRSS)), ("cold_start_ms", cold.map(JSONValue.double) ?? .null),
-        ]).rendered)
+        print(
+            JSONValue.object([
+                ("model", .string(classifier.info.name)), ("batch_size", .int(batchSize)), ("threads", .int(threads)),
+                ("iterations", .int(iterations)), ("ms_per_image_median", .double(median)), ("ms_per_image_min", .double(best)),
+                ("images_per_second", .double(1000 / median)), ("gflops_per_second", .double(gflops)),
+                ("peak_rss_mb", .double(peakRSS)), ("cold_start_ms", cold.map(JSONValue.double) ?? .null),
+            ]).rendered)
     }
 
     /// This process's peak resident set (`VmHWM` in /proc/self/status). Not `getrusage`'s `ru_maxrss`: on Linux that

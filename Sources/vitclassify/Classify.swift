@@ -8,7 +8,8 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
 
 /// Options for reading PNG files.
 struct ImageArguments: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Refuse images with more pixels than this (checked before decoding).", valueName: "N"))
+    @Option(
+        name: .long, help: ArgumentHelp("Refuse images with more pixels than this (checked before decoding).", valueName: "N"))
     var maxPixels: Int = ImageReadOptions.defaultMaxPixels
 
     @Option(
@@ -62,10 +63,16 @@ struct Classify: ParsableCommand {
 
     @OptionGroup(title: "Attention") var attentionArguments: AttentionArguments
 
-    @Option(name: .long, help: ArgumentHelp("Write the attention map drawn over the image to this PNG (one image only).", valueName: "out.png"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Write the attention map drawn over the image to this PNG (one image only).", valueName: "out.png"))
     var overlay: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write one overlay per head of the chosen layer (last layer for rollout), tiled in head order left to right, top to bottom.", valueName: "out.png"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Write one overlay per head of the chosen layer (last layer for rollout), tiled in head order left to right, top to bottom.",
+            valueName: "out.png"))
     var overlayHeads: String?
 
     @Flag(name: .long, help: "Replace existing overlay files.")
@@ -75,9 +82,12 @@ struct Classify: ParsableCommand {
         if images.isEmpty { throw ValidationError("give at least one PNG image") }
         if topK < 0 { throw ValidationError("--top-k must be 0 (all classes) or more") }
         if (overlay != nil || overlayHeads != nil) && images.count != 1 {
-            throw ValidationError("--overlay and --overlay-heads take one image (use 'vitclassify batch --overlays DIR' for many)")
+            throw ValidationError(
+                "--overlay and --overlay-heads take one image (use 'vitclassify batch --overlays DIR' for many)")
         }
-        if let overlay, let overlayHeads, overlay == overlayHeads { throw ValidationError("--overlay and --overlay-heads name the same file") }
+        if let overlay, let overlayHeads, overlay == overlayHeads {
+            throw ValidationError("--overlay and --overlay-heads name the same file")
+        }
     }
 
     func run() throws {
@@ -98,23 +108,34 @@ struct Classify: ParsableCommand {
             switch format {
             case .json:
                 var extra: [(String, JSONValue)] = []
-                if attentionArguments.attention, let maps = result.attention { extra.append(("attention", try attentionArguments.json(maps))) }
-                print(PredictionRendering.json(image: path, model: classifier.info.name, predictions: result.predictions, extra: extra).rendered)
+                if attentionArguments.attention, let maps = result.attention {
+                    extra.append(("attention", try attentionArguments.json(maps)))
+                }
+                print(
+                    PredictionRendering.json(
+                        image: path, model: classifier.info.name, predictions: result.predictions, extra: extra
+                    ).rendered)
             case .text:
                 if !first { print("") }
                 print(PredictionRendering.table(image: path, model: classifier.info.name, predictions: result.predictions))
                 if attentionArguments.attention, let maps = result.attention {
-                    print(PredictionRendering.grid(try attentionArguments.selectedMap(maps), height: maps.gridHeight, width: maps.gridWidth,
-                                                   title: "attention (\(attentionArguments.mapKind))"))
+                    print(
+                        PredictionRendering.grid(
+                            try attentionArguments.selectedMap(maps), height: maps.gridHeight, width: maps.gridWidth,
+                            title: "attention (\(attentionArguments.mapKind))"))
                 }
             }
             first = false
             if let maps = result.attention {
                 if let overlay {
-                    try PNGEncoder.write(try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: overlay, overwrite: force, protected: images)
+                    try PNGEncoder.write(
+                        try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: overlay, overwrite: force,
+                        protected: images)
                 }
                 if let overlayHeads {
-                    try PNGEncoder.write(try attentionArguments.headsOverlay(image, maps: maps, classifier: classifier), to: overlayHeads, overwrite: force, protected: images)
+                    try PNGEncoder.write(
+                        try attentionArguments.headsOverlay(image, maps: maps, classifier: classifier), to: overlayHeads,
+                        overwrite: force, protected: images)
                 }
             }
         }

@@ -57,34 +57,53 @@ struct Eval: ParsableCommand {
             progress.update(done: evaluation.images + evaluation.failed, failed: evaluation.failed)
         }
         let seconds = progress.elapsed
-        let perClass = evaluation.perClass(folders: Dictionary(folders.map { ($0.index, $0.folder) }, uniquingKeysWith: { a, _ in a }))
+        let perClass = evaluation.perClass(
+            folders: Dictionary(folders.map { ($0.index, $0.folder) }, uniquingKeysWith: { a, _ in a }))
         let classes = perClass.map(\.index)
         switch format {
         case .json:
-            print(JSONValue.object([
-                ("model", .string(classifier.info.name)), ("directory", .string(directory)),
-                ("images", .int(evaluation.images)), ("failed", .int(evaluation.failed)),
-                ("top1", .double(evaluation.top1)), ("top5", .double(evaluation.top5)),
-                ("per_class", .array(perClass.map {
-                    .object([("label", .string($0.label)), ("index", .int($0.index)), ("folder", .string($0.folder)),
-                             ("images", .int($0.images)), ("correct", .int($0.correct)), ("accuracy", .double($0.accuracy))])
-                })),
-                ("confusion_labels", .array(classes.map { .string(labels[$0]) })),
-                ("confusion", .array(classes.map { t in .array(classes.map { .int(evaluation.confusion[t][$0]) }) })),
-                ("seconds", .double(seconds)),
-            ]).rendered)
+            print(
+                JSONValue.object([
+                    ("model", .string(classifier.info.name)), ("directory", .string(directory)),
+                    ("images", .int(evaluation.images)), ("failed", .int(evaluation.failed)),
+                    ("top1", .double(evaluation.top1)), ("top5", .double(evaluation.top5)),
+                    (
+                        "per_class",
+                        .array(
+                            perClass.map {
+                                .object([
+                                    ("label", .string($0.label)), ("index", .int($0.index)), ("folder", .string($0.folder)),
+                                    ("images", .int($0.images)), ("correct", .int($0.correct)),
+                                    ("accuracy", .double($0.accuracy)),
+                                ])
+                            })
+                    ),
+                    ("confusion_labels", .array(classes.map { .string(labels[$0]) })),
+                    ("confusion", .array(classes.map { t in .array(classes.map { .int(evaluation.confusion[t][$0]) }) })),
+                    ("seconds", .double(seconds)),
+                ]).rendered)
         case .text:
-            print("model \(classifier.info.name) on \(directory): \(evaluation.images) images" + (evaluation.failed > 0 ? ", \(evaluation.failed) unreadable" : ""))
-            print(String(format: "top-1 accuracy  %.2f%%  (%d/%d)", 100 * evaluation.top1, evaluation.top1Correct, evaluation.images))
-            print(String(format: "top-5 accuracy  %.2f%%  (%d/%d)", 100 * evaluation.top5, evaluation.top5Correct, evaluation.images))
+            print(
+                "model \(classifier.info.name) on \(directory): \(evaluation.images) images"
+                    + (evaluation.failed > 0 ? ", \(evaluation.failed) unreadable" : ""))
+            print(
+                String(
+                    format: "top-1 accuracy  %.2f%%  (%d/%d)", 100 * evaluation.top1, evaluation.top1Correct, evaluation.images))
+            print(
+                String(
+                    format: "top-5 accuracy  %.2f%%  (%d/%d)", 100 * evaluation.top5, evaluation.top5Correct, evaluation.images))
             let width = max(5, perClass.map(\.label.count).max() ?? 0)
             print("\nper class:")
             for c in perClass {
-                print("  " + c.label.padding(toLength: width, withPad: " ", startingAt: 0) + String(format: "  %6.2f%%  (%d/%d)", 100 * c.accuracy, c.correct, c.images))
+                print(
+                    "  " + c.label.padding(toLength: width, withPad: " ", startingAt: 0)
+                        + String(format: "  %6.2f%%  (%d/%d)", 100 * c.accuracy, c.correct, c.images))
             }
             print("\nconfusion matrix (rows: true class, columns: predicted, in the order above):")
             for (row, t) in classes.enumerated() {
-                print("  " + String(format: "%2d ", row) + classes.map { String(format: "%6d", evaluation.confusion[t][$0]) }.joined())
+                print(
+                    "  " + String(format: "%2d ", row)
+                        + classes.map { String(format: "%6d", evaluation.confusion[t][$0]) }.joined())
             }
         }
     }

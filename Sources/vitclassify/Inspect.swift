@@ -25,14 +25,17 @@ struct Inspect: ParsableCommand {
         let path = try arguments.resolvedPath()
         let classifier = try Classifier(modelPath: path, imageSize: imageSize)
         let info = classifier.info, a = info.architecture
-        let prefix = [a.classToken ? "cls" : nil, a.distillationToken ? "dist" : nil,
-                      a.registerTokens > 0 ? "\(a.registerTokens) registers" : nil].compactMap { $0 }
+        let prefix = [
+            a.classToken ? "cls" : nil, a.distillationToken ? "dist" : nil,
+            a.registerTokens > 0 ? "\(a.registerTokens) registers" : nil,
+        ].compactMap { $0 }
         let pooling: String
         switch a.pooling {
         case .token: pooling = a.distillationHead ? "class token + distillation token (mean of both heads)" : "class token"
         case .average: pooling = "mean over patch tokens" + (a.poolNorm ? " + fc_norm" : "")
         }
-        let attentionSource = a.classToken
+        let attentionSource =
+            a.classToken
             ? "class-token query row" : "mean over patch queries (no class token)"
         let header = try SafeTensorsFile(path: info.weightsPath)
         if format == .json {
@@ -50,15 +53,24 @@ struct Inspect: ParsableCommand {
                 ("notes", .array(info.notes.map(JSONValue.string))),
             ]
             if tensors {
-                members.append(("tensors", .array(header.tensors.values.sorted { $0.name < $1.name }.map {
-                    .object([("name", .string($0.name)), ("dtype", .string($0.dtype.rawValue)), ("shape", .array($0.shape.map(JSONValue.int)))])
-                })))
+                members.append(
+                    (
+                        "tensors",
+                        .array(
+                            header.tensors.values.sorted { $0.name < $1.name }.map {
+                                .object([
+                                    ("name", .string($0.name)), ("dtype", .string($0.dtype.rawValue)),
+                                    ("shape", .array($0.shape.map(JSONValue.int))),
+                                ])
+                            })
+                    ))
             }
             print(JSONValue.object(members).rendered)
             return
         }
         let parameters = header.tensors.values.map(\.elementCount).reduce(0, +)
-        print("""
+        print(
+            """
             model:          \(info.name)  (\(info.weightsPath))
             format:         \(info.format.rawValue), \(info.variant); tensors \(info.dtypes.joined(separator: ", "))
             dimensions:     embed \(a.embedDim), depth \(a.depth), heads \(a.heads) (head dim \(a.headDim)), MLP \(a.mlpDim), patch \(a.patchSize)

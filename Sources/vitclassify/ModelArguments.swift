@@ -12,7 +12,11 @@ struct ModelArguments: ParsableArguments {
             valueName: "path"))
     var model: String?
 
-    @Option(name: .long, help: ArgumentHelp("Run at this input size (pixels, square), resampling position embeddings as the checkpoint's library does.", valueName: "S"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Run at this input size (pixels, square), resampling position embeddings as the checkpoint's library does.",
+            valueName: "S"))
     var imageSize: Int?
 
     @Option(name: .long, help: ArgumentHelp("Compute threads (default: all cores).", valueName: "N"))
@@ -51,7 +55,8 @@ enum DefaultModel {
         let binDirectory = (Bundle.main.executableURL?.resolvingSymlinksInPath() ?? executable).deletingLastPathComponent()
         list.append(binDirectory.deletingLastPathComponent().appendingPathComponent("share/vitclassify/\(relativePath)").path)
         // This source file is <repo>/Sources/vitclassify/ModelArguments.swift.
-        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
         list.append(repository.appendingPathComponent(relativePath).path)
         return list
     }

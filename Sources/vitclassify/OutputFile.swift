@@ -31,7 +31,8 @@ final class RowOutput {
         let descriptor = open(path, flags, 0o644)
         guard descriptor >= 0 else {
             if errno == EEXIST {
-                throw ViTError.refusingToOverwrite(path: path, reason: "file exists (use --resume to continue it or --force to replace it)")
+                throw ViTError.refusingToOverwrite(
+                    path: path, reason: "file exists (use --resume to continue it or --force to replace it)")
             }
             throw ViTError.writeFailed(path: path, reason: String(cString: strerror(errno)))
         }
@@ -112,20 +113,30 @@ final class ProgressReporter {
         let etaText = String(format: "%d:%02d", Int(eta) / 60, Int(eta) % 60)
         if terminal {
             let width = 30, filled = total > 0 ? width * done / total : width
-            let bar = String(repeating: "=", count: filled) + (filled < width ? ">" : "") + String(repeating: " ", count: max(0, width - filled - 1))
-            let line = String(format: "\r[%@] %d/%d  %.0f img/s  ETA %@%@", bar, done, total, rate, etaText, failed > 0 ? "  \(failed) failed" : "")
+            let bar =
+                String(repeating: "=", count: filled) + (filled < width ? ">" : "")
+                + String(repeating: " ", count: max(0, width - filled - 1))
+            let line = String(
+                format: "\r[%@] %d/%d  %.0f img/s  ETA %@%@", bar, done, total, rate, etaText,
+                failed > 0 ? "  \(failed) failed" : "")
             FileHandle.standardError.write(Data(line.utf8))
             if done == total { FileHandle.standardError.write(Data("\n".utf8)) }
         } else if Date().timeIntervalSince(lastLine) >= 5 || done == total {
             lastLine = Date()
-            printError(String(format: "progress: %d/%d images, %.0f img/s, ETA %@%@", done, total, rate, etaText, failed > 0 ? ", \(failed) failed" : ""))
+            printError(
+                String(
+                    format: "progress: %d/%d images, %.0f img/s, ETA %@%@", done, total, rate, etaText,
+                    failed > 0 ? ", \(failed) failed" : ""))
         }
     }
 
     func summary(classified: Int, failed: Int) {
         guard !quiet else { return }
         let seconds = elapsed
-        printError(String(format: "done: %d classified, %d failed, %.2f s, %.1f images/s", classified, failed, seconds, Double(classified + failed) / max(seconds, 1e-9)))
+        printError(
+            String(
+                format: "done: %d classified, %d failed, %.2f s, %.1f images/s", classified, failed, seconds,
+                Double(classified + failed) / max(seconds, 1e-9)))
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ViTKit
 @testable import vitclassify
 
@@ -12,7 +13,8 @@ struct AttentionTests {
         let classifier = try Classifier(modelPath: c.model.dir)
         let reference = try SafeTensorsFile(path: c.model.reference)
         let (_, recorder) = classifier.logits(preprocessed: [try reference.floats("pixel_values.\(c.image)")], attention: true)
-        let maps = AttentionMaps(probabilities: try #require(recorder).attention(image: 0), architecture: classifier.model.architecture)
+        let maps = AttentionMaps(
+            probabilities: try #require(recorder).attention(image: 0), architecture: classifier.model.architecture)
         return (maps, reference)
     }
 
@@ -59,7 +61,9 @@ struct AttentionTests {
             #expect(maxAbsDifference(ours, Array(expected[(h * cells)..<((h + 1) * cells)])) <= 1e-5)
         }
         let mean = try maps.map(.layer(maps.layers - 1), heads: .mean)
-        let expectedMean = (0..<cells).map { i in (0..<maps.heads).map { expected[$0 * cells + i] }.reduce(0, +) / Float(maps.heads) }
+        let expectedMean = (0..<cells).map { i in
+            (0..<maps.heads).map { expected[$0 * cells + i] }.reduce(0, +) / Float(maps.heads)
+        }
         #expect(maxAbsDifference(mean, expectedMean) <= 1e-5)
     }
 
@@ -80,17 +84,21 @@ struct AttentionTests {
         let maps = try #require(classifier.classify([image], attention: true)[0].attention)
         let map = try maps.rollout()
         let overlay = Overlay.render(
-            image: image, map: map, gridHeight: 4, gridWidth: 4, preprocessing: classifier.info.preprocessing, colormap: .viridis, alpha: 0.5)
+            image: image, map: map, gridHeight: 4, gridWidth: 4, preprocessing: classifier.info.preprocessing, colormap: .viridis,
+            alpha: 0.5)
         let k = Overlay.scale(width: 45, height: 61)
         #expect(overlay.width == 45 * k && overlay.height == 61 * k)
-        let heat = Overlay.heat(map: map, gridHeight: 4, gridWidth: 4, image: (45, 61), preprocessing: classifier.info.preprocessing, scale: k)
+        let heat = Overlay.heat(
+            map: map, gridHeight: 4, gridWidth: 4, image: (45, 61), preprocessing: classifier.info.preprocessing, scale: k)
         let zero = Colormap.viridis.color(0)
         var zeroCount = 0
         for y in 0..<overlay.height {
             for x in 0..<overlay.width where heat[y * overlay.width + x] == 0 {
                 zeroCount += 1
                 let s = image[x / k, y / k], o = overlay[x, y]
-                #expect(o.r == Overlay.blend(s.r, zero.0, 0.5) && o.g == Overlay.blend(s.g, zero.1, 0.5) && o.b == Overlay.blend(s.b, zero.2, 0.5))
+                #expect(
+                    o.r == Overlay.blend(s.r, zero.0, 0.5) && o.g == Overlay.blend(s.g, zero.1, 0.5)
+                        && o.b == Overlay.blend(s.b, zero.2, 0.5))
             }
         }
         // Crop top = round((48 − 32) / 2) = 8 resized rows = 8·61/48 ≈ 10.2 original rows, above and below.
@@ -112,7 +120,9 @@ struct AttentionTests {
         try PNGEncoder.write(RGBImage(width: 301, height: 217, pixels: pixels), to: input)
         let model = Fixtures.models.first { $0.name == "hf_vit" }!.dir
         let out = directory.appendingPathComponent("overlay.png").path, heads = directory.appendingPathComponent("heads.png").path
-        var command = try Classify.parse([input, "--model", model, "--overlay", out, "--overlay-heads", heads, "--attention-map", "last", "--format", "json"])
+        var command = try Classify.parse([
+            input, "--model", model, "--overlay", out, "--overlay-heads", heads, "--attention-map", "last", "--format", "json",
+        ])
         try command.run()
         let overlay = try PNGDecoder.read(out)
         #expect(overlay.width == 602 && overlay.height == 434)
@@ -135,7 +145,11 @@ enum PythonImaging {
     static func expectPillowReads(_ path: String, width: Int, height: Int) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["python3", "-c", "import sys; from PIL import Image; im = Image.open(sys.argv[1]); im.load(); print(im.size[0], im.size[1], im.mode)", path]
+        process.arguments = [
+            "python3", "-c",
+            "import sys; from PIL import Image; im = Image.open(sys.argv[1]); im.load(); print(im.size[0], im.size[1], im.mode)",
+            path,
+        ]
         let pipe = Pipe()
         process.standardOutput = pipe
         process.standardError = Pipe()

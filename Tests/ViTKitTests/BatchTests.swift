@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Testing
+
 @testable import ViTKit
 @testable import vitclassify
 
@@ -10,7 +11,8 @@ final class ImageDirectory {
     var path: String { url.path }
 
     init(name: String) throws {
-        url = FileManager.default.temporaryDirectory.appendingPathComponent("vit-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        url = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vit-\(name)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: url.appendingPathComponent("sub/deeper"), withIntermediateDirectories: true)
     }
 
@@ -59,7 +61,9 @@ struct BatchTests {
 
     /// The lines of a file, split on the byte "\n" (a CSV row keeps its "\r").
     func lines(_ path: String) throws -> [String] {
-        try Data(contentsOf: URL(fileURLWithPath: path)).split(separator: UInt8(ascii: "\n")).map { String(decoding: $0, as: UTF8.self) }
+        try Data(contentsOf: URL(fileURLWithPath: path)).split(separator: UInt8(ascii: "\n")).map {
+            String(decoding: $0, as: UTF8.self)
+        }
     }
 
     @Test("files are found by extension in byte order, recursively on request; bad files get error rows and exit 2")
@@ -70,7 +74,8 @@ struct BatchTests {
         let rows = try lines(out)
         #expect(rows[0] == "image,label,probability,index,label_2,probability_2,index_2,error\r")
         let names = rows.dropFirst().map { BatchRows.imagePath(ofCSVRow: String($0.dropLast()))! }
-        #expect(names == ["A.PNG", "b.png", "broken.png", "c,with \"quote\".png", "truncated.png", "z.png"].map { d.path + "/" + $0 })
+        #expect(
+            names == ["A.PNG", "b.png", "broken.png", "c,with \"quote\".png", "truncated.png", "z.png"].map { d.path + "/" + $0 })
         #expect(rows.filter { $0.hasSuffix(",\r") }.count == 4)  // four classified rows have an empty error field
         #expect(rows[3].contains("not a PNG file"))
         #expect(rows[5].contains("truncated"))
@@ -79,7 +84,12 @@ struct BatchTests {
         let recursive = d.file("recursive.jsonl")
         #expect(try runBatch([d.path, "--recursive", "--format", "jsonl", "--output", recursive]) == 2)
         let objects = try lines(recursive).map { try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any] }
-        #expect(objects.map { $0["image"] as! String } == ["A.PNG", "b.png", "broken.png", "c,with \"quote\".png", "sub/d.png", "sub/deeper/e.Png", "truncated.png", "z.png"].map { d.path + "/" + $0 })
+        #expect(
+            objects.map { $0["image"] as! String }
+                == [
+                    "A.PNG", "b.png", "broken.png", "c,with \"quote\".png", "sub/d.png", "sub/deeper/e.Png", "truncated.png",
+                    "z.png",
+                ].map { d.path + "/" + $0 })
         #expect(objects.filter { $0["error"] is NSNull }.count == 6)
         #expect((objects[2]["error"] as? String)?.contains("broken.png") == true)
     }
@@ -95,7 +105,9 @@ struct BatchTests {
             let path = object["image"] as! String
             guard object["error"] is NSNull else { continue }
             let single = classifier.classify([try PNGDecoder.read(path)], topK: 3)[0]
-            let expected = PredictionRendering.json(image: path, model: classifier.info.name, predictions: single.predictions, extra: [("error", .null)]).rendered
+            let expected = PredictionRendering.json(
+                image: path, model: classifier.info.name, predictions: single.predictions, extra: [("error", .null)]
+            ).rendered
             #expect(line == expected)
         }
     }
@@ -125,7 +137,9 @@ struct BatchTests {
             for k in 1...n {
                 let out = d.file("shard-\(k)-of-\(n).jsonl")
                 _ = try runBatch([d.path, "--recursive", "--format", "jsonl", "--shard", "\(k)/\(n)", "--output", out])
-                seen += try lines(out).map { (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["image"] as! String }
+                seen += try lines(out).map {
+                    (try JSONSerialization.jsonObject(with: Data($0.utf8)) as! [String: Any])["image"] as! String
+                }
             }
             #expect(seen.sorted() == all.sorted())
             #expect(Set(seen).count == all.count)
@@ -167,9 +181,11 @@ struct BatchTests {
             let predicted = classifier.classify([try PNGDecoder.read(Fixtures.image(name).file)])[0].predictions[0].index
             let label = i == 0 ? (predicted + 1) % 10 : predicted
             if i != 0 { expectedCorrect += 1 }
-            let folder = d.url.appendingPathComponent(classifier.info.labels[label].uppercased().replacingOccurrences(of: "A", with: "A_"))
+            let folder = d.url.appendingPathComponent(
+                classifier.info.labels[label].uppercased().replacingOccurrences(of: "A", with: "A_"))
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-            try FileManager.default.copyItem(atPath: Fixtures.image(name).file, toPath: folder.appendingPathComponent("\(name).png").path)
+            try FileManager.default.copyItem(
+                atPath: Fixtures.image(name).file, toPath: folder.appendingPathComponent("\(name).png").path)
         }
         try FileManager.default.removeItem(at: d.url.appendingPathComponent("sub"))
         let folders = try Evaluation.classFolders(in: d.path, labels: classifier.info.labels)
@@ -181,7 +197,8 @@ struct BatchTests {
         }
         #expect(evaluation.images == 5 && evaluation.top1Correct == expectedCorrect)
         #expect(evaluation.confusion.flatMap { $0 }.reduce(0, +) == 5)
-        try FileManager.default.createDirectory(at: d.url.appendingPathComponent("no-such-class"), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            at: d.url.appendingPathComponent("no-such-class"), withIntermediateDirectories: true)
         #expect(throws: ViTError.self) { try Evaluation.classFolders(in: d.path, labels: classifier.info.labels) }
     }
 }
@@ -265,7 +282,9 @@ struct BatchFaultTests {
         let rows = try Data(contentsOf: URL(fileURLWithPath: out)).split(separator: UInt8(ascii: "\n")).map {
             try JSONSerialization.jsonObject(with: Data($0)) as! [String: Any]
         }
-        func error(_ name: String) -> String? { rows.first { ($0["image"] as! String).hasSuffix("/" + name) }?["error"] as? String }
+        func error(_ name: String) -> String? {
+            rows.first { ($0["image"] as! String).hasSuffix("/" + name) }?["error"] as? String
+        }
         #expect(error("fifo.png")?.contains("not a regular file") == true)
         #expect(error("dangling.png")?.contains("No such file") == true)
         #expect(rows.contains { ($0["image"] as! String).hasSuffix("/folder.png") } == false)  // folders are not files
@@ -277,8 +296,11 @@ struct BatchFaultTests {
     func deletedMidRun() throws {
         let d = try BatchInterruptionTests.manyImages()
         let out = d.file("rows.csv"), victim = d.file("img-00450.png")
-        let (status, _) = try run(["batch", d.path, "--model", Self.model, "--batch-size", "1", "--output", out, "--quiet"]) { process in
-            while process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0) < 200 { usleep(200) }
+        let (status, _) = try run(["batch", d.path, "--model", Self.model, "--batch-size", "1", "--output", out, "--quiet"]) {
+            process in
+            while process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0) < 200 {
+                usleep(200)
+            }
             try FileManager.default.removeItem(atPath: victim)
         }
         #expect(status == 2)

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ViTKit
 
 /// The committed reference fixtures (`tools/make_fixtures.py`): PNGs, checkpoints and reference outputs produced by

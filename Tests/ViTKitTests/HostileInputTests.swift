@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Testing
+
 @testable import ViTKit
 @testable import vitclassify
 
@@ -54,7 +55,10 @@ enum BrokenInputs {
     static let validCheckpoints = (valid["checkpoints"] as! [String]).map { root.appendingPathComponent($0).path }
     static let hostileValidPNGs: [(name: String, path: String, width: Int, height: Int)] =
         (valid["hostile_pngs"] as! [[String: Any]]).map {
-            ($0["name"] as! String, root.appendingPathComponent($0["path"] as! String).path, $0["width"] as! Int, $0["height"] as! Int)
+            (
+                $0["name"] as! String, root.appendingPathComponent($0["path"] as! String).path, $0["width"] as! Int,
+                $0["height"] as! Int
+            )
         }
     static func png(_ name: String) -> Case { pngs.first { $0.name == name }! }
 
@@ -118,7 +122,9 @@ enum StandardErrorCapture {
     static func capture<T>(keep: (String) -> Bool, _ body: () throws -> T) throws -> (T, [String]) {
         lock.lock()
         defer { lock.unlock() }
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("vit-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))").path
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "vit-stderr-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        ).path
         let fd = open(file, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ViTError.fileUnreadable(path: file, reason: "cannot create") }
         defer {
@@ -245,8 +251,9 @@ struct HostileInputTests {
         #expect(result.predictions.map(\.label).sorted() == ["one", "two", "zero"])
     }
 
-    @Test("Checkpoint.load refuses each broken checkpoint with one line naming the file and the problem",
-          arguments: BrokenInputs.checkpoints)
+    @Test(
+        "Checkpoint.load refuses each broken checkpoint with one line naming the file and the problem",
+        arguments: BrokenInputs.checkpoints)
     func checkpointRefused(_ c: BrokenInputs.Case) throws {
         let (error, elapsed) = expectViTError { _ = try Checkpoint.load(path: c.path) }
         guard let error else { return }
@@ -264,9 +271,11 @@ struct HostileInputTests {
         #expect(cliElapsed < BrokenInputs.timeLimit, "CLI took \(cliElapsed)")
     }
 
-    @Test("a safetensors file given directly (not its folder) names the same problem", arguments: BrokenInputs.checkpoints.filter {
-        $0.names == "model.safetensors" && $0.error == "invalidCheckpoint"
-    })
+    @Test(
+        "a safetensors file given directly (not its folder) names the same problem",
+        arguments: BrokenInputs.checkpoints.filter {
+            $0.names == "model.safetensors" && $0.error == "invalidCheckpoint"
+        })
     func safetensorsDirectly(_ c: BrokenInputs.Case) throws {
         let (error, _) = expectViTError { _ = try SafeTensorsFile(path: c.namedPath) }
         guard let error else { return }

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ViTKit
 
 /// Parity with timm / Hugging Face transformers on every supported checkpoint variant.

@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+
 @testable import ViTKit
 
 @Suite("PNG decoding matches Pillow's samples")

@@ -101,9 +101,12 @@ public struct AttentionMaps: Sendable {
         let rows = (0..<heads).map { Array(queryRow(layer: layer, head: $0)[prefixTokens...]) }
         switch selection {
         case .head(let h):
-            guard h < heads else { throw ViTError.invalidArgument("head \(h) does not exist (the model has heads 0-\(heads - 1))") }
+            guard h < heads else {
+                throw ViTError.invalidArgument("head \(h) does not exist (the model has heads 0-\(heads - 1))")
+            }
             return rows[h]
-        case .mean: return (0..<rows[0].count).map { i in rows.map { Double($0[i]) }.reduce(0, +) / Double(heads) }.map(Float.init)
+        case .mean:
+            return (0..<rows[0].count).map { i in rows.map { Double($0[i]) }.reduce(0, +) / Double(heads) }.map(Float.init)
         case .max: return (0..<rows[0].count).map { i in rows.map { $0[i] }.max()! }
         case .min: return (0..<rows[0].count).map { i in rows.map { $0[i] }.min()! }
         }
@@ -163,7 +166,9 @@ public struct AttentionMaps: Sendable {
     }
 
     /// The map a user asked for: rollout (heads fused by `fusion`), or one layer's heads combined by `heads`.
-    public func map(_ kind: AttentionMapKind, heads selection: HeadSelection = .mean, fusion: HeadSelection = .mean, discardRatio: Double = 0) throws -> [Float] {
+    public func map(
+        _ kind: AttentionMapKind, heads selection: HeadSelection = .mean, fusion: HeadSelection = .mean, discardRatio: Double = 0
+    ) throws -> [Float] {
         switch kind {
         case .rollout: try rollout(fusion: fusion, discardRatio: discardRatio)
         case .last: try layerMap(layers - 1, heads: selection)

@@ -21,7 +21,9 @@ public enum ImageFolder {
             }
         } else {
             do {
-                relatives = try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.lowercased().hasSuffix(".png") }
+                relatives = try FileManager.default.contentsOfDirectory(atPath: directory).filter {
+                    $0.lowercased().hasSuffix(".png")
+                }
             } catch {
                 throw ViTError.fileUnreadable(path: directory, reason: "cannot list the folder: \(FileIO.errnoText(EACCES))")
             }
@@ -72,7 +74,10 @@ public final class BatchRunner: @unchecked Sendable {
     public let attention: Bool
     public let keepImages: Bool
 
-    public init(classifier: Classifier, batchSize: Int, readOptions: ImageReadOptions, topK: Int, attention: Bool = false, keepImages: Bool = false) {
+    public init(
+        classifier: Classifier, batchSize: Int, readOptions: ImageReadOptions, topK: Int, attention: Bool = false,
+        keepImages: Bool = false
+    ) {
         self.classifier = classifier
         self.batchSize = max(1, batchSize)
         self.readOptions = readOptions
@@ -89,7 +94,9 @@ public final class BatchRunner: @unchecked Sendable {
 
     /// Runs every path and calls `handle` with each batch's outcomes, in order. `shouldStop` is checked between
     /// batches (to finish cleanly on Ctrl-C).
-    public func run(_ paths: [String], shouldStop: @escaping @Sendable () -> Bool = { false }, handle: ([ImageOutcome]) throws -> Void) throws {
+    public func run(
+        _ paths: [String], shouldStop: @escaping @Sendable () -> Bool = { false }, handle: ([ImageOutcome]) throws -> Void
+    ) throws {
         let batches = stride(from: 0, to: paths.count, by: batchSize).map { Array(paths[$0..<min($0 + batchSize, paths.count)]) }
         let queue = BoundedQueue<Prepared>(capacity: 1)
         let producer = Thread { [self] in
@@ -125,9 +132,13 @@ public final class BatchRunner: @unchecked Sendable {
                 switch input {
                 case .success:
                     let classification = Classification(
-                        logits: logits[next], predictions: Classifier.rank(logits[next], labels: classifier.info.labels, topK: topK),
-                        attention: recorder.map { AttentionMaps(probabilities: $0.attention(image: next), architecture: classifier.model.architecture) })
-                    outcomes.append(ImageOutcome(path: prepared.paths[i], result: .success(classification), image: prepared.images[i]))
+                        logits: logits[next],
+                        predictions: Classifier.rank(logits[next], labels: classifier.info.labels, topK: topK),
+                        attention: recorder.map {
+                            AttentionMaps(probabilities: $0.attention(image: next), architecture: classifier.model.architecture)
+                        })
+                    outcomes.append(
+                        ImageOutcome(path: prepared.paths[i], result: .success(classification), image: prepared.images[i]))
                     next += 1
                 case .failure(let error):
                     outcomes.append(ImageOutcome(path: prepared.paths[i], result: .failure(error), image: nil))

@@ -68,9 +68,13 @@ public struct Evaluation: Sendable {
         }
         let folders = entries.filter { name in
             var isDirectory: ObjCBool = false
-            return !name.hasPrefix(".") && FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory) && isDirectory.boolValue
+            return !name.hasPrefix(".")
+                && FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
+                && isDirectory.boolValue
         }
-        guard !folders.isEmpty else { throw ViTError.invalidArgument("\(directory): no class subfolders (expected DIR/<class>/*.png)") }
+        guard !folders.isEmpty else {
+            throw ViTError.invalidArgument("\(directory): no class subfolders (expected DIR/<class>/*.png)")
+        }
         var byName: [String: Int] = [:]
         for (i, label) in labels.enumerated() where byName[normalise(label)] == nil { byName[normalise(label)] = i }
         var result: [(String, Int)] = []
@@ -79,8 +83,12 @@ public struct Evaluation: Sendable {
             if let index = byName[normalise(folder)] { result.append((folder, index)) } else { unmatched.append(folder) }
         }
         guard unmatched.isEmpty else {
-            let shown = labels.count > 30 ? labels.prefix(30).joined(separator: ", ") + ", … (\(labels.count) labels)" : labels.joined(separator: ", ")
-            throw ViTError.invalidArgument("\(directory): folder(s) \(unmatched.map { "'\($0)'" }.joined(separator: ", ")) match no label of the model; labels: \(shown)")
+            let shown =
+                labels.count > 30
+                ? labels.prefix(30).joined(separator: ", ") + ", … (\(labels.count) labels)" : labels.joined(separator: ", ")
+            throw ViTError.invalidArgument(
+                "\(directory): folder(s) \(unmatched.map { "'\($0)'" }.joined(separator: ", ")) match no label of the model; labels: \(shown)"
+            )
         }
         return result
     }

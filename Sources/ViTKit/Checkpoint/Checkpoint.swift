@@ -38,11 +38,13 @@ public enum Checkpoint {
             }
             config = folder.appendingPathComponent("config.json").path
             guard FileManager.default.fileExists(atPath: config) else {
-                throw ViTError.modelNotFound(path: path, reason: "no config.json next to \(URL(fileURLWithPath: weights).lastPathComponent)")
+                throw ViTError.modelNotFound(
+                    path: path, reason: "no config.json next to \(URL(fileURLWithPath: weights).lastPathComponent)")
             }
             let preprocessor = folder.appendingPathComponent("preprocessor_config.json").path
             preprocessorConfig = FileManager.default.fileExists(atPath: preprocessor) ? preprocessor : nil
-            name = isDirectory.boolValue
+            name =
+                isDirectory.boolValue
                 ? folder.standardizedFileURL.lastPathComponent
                 : URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         }
@@ -63,7 +65,9 @@ public enum Checkpoint {
     }
 
     /// The steps after the files are found: pick the dialect from the config, read it, build and check the weights.
-    static func load(files: Files, config: JSONObject, safetensors: SafeTensorsFile, imageSize: Int? = nil) throws -> (ModelInfo, VisionTransformer) {
+    static func load(files: Files, config: JSONObject, safetensors: SafeTensorsFile, imageSize: Int? = nil) throws -> (
+        ModelInfo, VisionTransformer
+    ) {
         let dialect: CheckpointDialect.Type
         if config.has("architecture") {
             dialect = TimmDialect.self
@@ -130,8 +134,9 @@ enum PositionEmbeddingResampling {
         case .timm: taps = { ResampleTaps(inputSize: $0, outputSize: $1, filter: .bicubic).asLists }
         case .huggingFace: taps = { ResampleTaps.pytorchBicubic(inputSize: $0, outputSize: $1) }
         }
-        return prefix + Resample.resizeGrid(
-            grid, height: old.0, width: old.1, channels: dim, newHeight: new.0, newWidth: new.1, taps: taps)
+        return prefix
+            + Resample.resizeGrid(
+                grid, height: old.0, width: old.1, channels: dim, newHeight: new.0, newWidth: new.1, taps: taps)
     }
 }
 

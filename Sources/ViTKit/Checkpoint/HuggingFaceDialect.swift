@@ -6,14 +6,17 @@ import Foundation
 enum HuggingFaceDialect: CheckpointDialect {
     static let positionEmbeddingResampling = PositionEmbeddingResampling.huggingFace
 
-    static func read(files: Checkpoint.Files, config: JSONObject, safetensors: SafeTensorsFile) throws -> (ModelInfo, TensorStore) {
+    static func read(files: Checkpoint.Files, config: JSONObject, safetensors: SafeTensorsFile) throws -> (ModelInfo, TensorStore)
+    {
         let path = files.config
         var notes: [String] = []
         let modelType = try config.string("model_type") ?? "vit"
         guard modelType == "vit" || modelType == "deit" else {
-            throw ViTError.invalidConfiguration(path: path, reason: "model_type '\(modelType.forMessage)' is not supported (vit, deit)")
+            throw ViTError.invalidConfiguration(
+                path: path, reason: "model_type '\(modelType.forMessage)' is not supported (vit, deit)")
         }
-        let variant = try config.strings("architectures")?.first
+        let variant =
+            try config.strings("architectures")?.first
             ?? (modelType == "deit" ? "DeiTForImageClassification" : "ViTForImageClassification")
         let keys = Set(safetensors.tensors.keys)
         // save_pretrained writes the base model under "vit." / "deit."; a bare base model has no prefix.
@@ -35,10 +38,12 @@ enum HuggingFaceDialect: CheckpointDialect {
         switch try config.string("hidden_act") ?? "gelu" {
         case "gelu": activation = .gelu
         case "gelu_new", "gelu_pytorch_tanh", "gelu_fast": activation = .geluTanh
-        case let other: throw config.fail("hidden_act", "'\(other.forMessage)' is not supported (gelu, gelu_new, gelu_pytorch_tanh)")
+        case let other:
+            throw config.fail("hidden_act", "'\(other.forMessage)' is not supported (gelu, gelu_new, gelu_pytorch_tanh)")
         }
         if config.has("num_register_tokens") || config.has("layerscale_value") {
-            throw ViTError.invalidConfiguration(path: path, reason: "\(variant.forMessage) with registers or LayerScale is not supported")
+            throw ViTError.invalidConfiguration(
+                path: path, reason: "\(variant.forMessage) with registers or LayerScale is not supported")
         }
 
         var sources: [String: [String]] = [
@@ -61,7 +66,9 @@ enum HuggingFaceDialect: CheckpointDialect {
             let layer = "\(base)encoder.layer.\(i)", block = "blocks.\(i)"
             for part in ["weight", "bias"] {
                 sources["\(block).norm1.\(part)"] = ["\(layer).layernorm_before.\(part)"]
-                sources["\(block).attn.qkv.\(part)"] = ["query", "key", "value"].map { "\(layer).attention.attention.\($0).\(part)" }
+                sources["\(block).attn.qkv.\(part)"] = ["query", "key", "value"].map {
+                    "\(layer).attention.attention.\($0).\(part)"
+                }
                 sources["\(block).attn.proj.\(part)"] = ["\(layer).attention.output.dense.\(part)"]
                 sources["\(block).norm2.\(part)"] = ["\(layer).layernorm_after.\(part)"]
                 sources["\(block).mlp.fc1.\(part)"] = ["\(layer).intermediate.dense.\(part)"]
@@ -76,7 +83,8 @@ enum HuggingFaceDialect: CheckpointDialect {
             throw ViTError.missingWeight(path: files.weights, key: "\(headName).weight")
         }
         guard let numClasses = headShape.first else {
-            throw ViTError.shapeMismatch(path: files.weights, key: "\(headName).weight", expected: [-1, embedDim], found: headShape)
+            throw ViTError.shapeMismatch(
+                path: files.weights, key: "\(headName).weight", expected: [-1, embedDim], found: headShape)
         }
         var names: [String]? = nil
         if let id2label = try config.object("id2label") {
@@ -90,7 +98,8 @@ enum HuggingFaceDialect: CheckpointDialect {
             if table.count == numClasses, (0..<numClasses).allSatisfy({ table[$0] != nil }) {
                 names = (0..<numClasses).map { table[$0]! }
             } else if !(table.count == 2 && numClasses != 2) {  // transformers' default id2label is LABEL_0, LABEL_1
-                throw ViTError.invalidConfiguration(path: path, reason: "id2label has \(table.count) entries for \(numClasses) classes")
+                throw ViTError.invalidConfiguration(
+                    path: path, reason: "id2label has \(table.count) entries for \(numClasses) classes")
             }
         }
         let (labels, labelSource) = try resolveLabels(names, count: numClasses, configPath: path)
@@ -105,7 +114,8 @@ enum HuggingFaceDialect: CheckpointDialect {
             activation: activation)
 
         let preprocessing = try Self.preprocessing(
-            files.preprocessorConfig, modelType: modelType, imageSize: (architecture.imageHeight, architecture.imageWidth), notes: &notes)
+            files.preprocessorConfig, modelType: modelType, imageSize: (architecture.imageHeight, architecture.imageWidth),
+            notes: &notes)
         let info = ModelInfo(
             name: files.name, weightsPath: files.weights, configPath: files.config,
             preprocessorConfigPath: files.preprocessorConfig, format: .huggingFace, variant: variant,
@@ -123,7 +133,8 @@ enum HuggingFaceDialect: CheckpointDialect {
         let deit = modelType == "deit"
         guard let path else {
             notes.append("no preprocessor_config.json: \(deit ? "DeiTImageProcessor" : "ViTImageProcessor") defaults assumed")
-            let resize = deit
+            let resize =
+                deit
                 ? (Int((Double(imageSize.0) * 256 / 224).rounded()), Int((Double(imageSize.1) * 256 / 224).rounded()))
                 : imageSize
             return Preprocessing(
@@ -159,7 +170,8 @@ enum HuggingFaceDialect: CheckpointDialect {
         let output = crop ?? resize
         guard output == imageSize else {
             throw ViTError.invalidConfiguration(
-                path: path, reason: "the processor produces \(output.1)×\(output.0) images but the model takes \(imageSize.1)×\(imageSize.0)")
+                path: path,
+                reason: "the processor produces \(output.1)×\(output.0) images but the model takes \(imageSize.1)×\(imageSize.0)")
         }
         return Preprocessing(
             resize: .exact(height: resize.0, width: resize.1), filter: filter, crop: crop, cropRounding: .floor,

@@ -85,7 +85,11 @@ struct JSONObject {
     }
 
     func ints(_ key: String) throws -> [Int]? {
-        try doubles(key).map { try $0.map { guard let i = Int(exactly: $0), abs(i) < 1 << 31 else { throw fail(key, "must be a list of integers") }; return i } }
+        try doubles(key).map {
+            try $0.map {
+                guard let i = Int(exactly: $0), abs(i) < 1 << 31 else { throw fail(key, "must be a list of integers") }; return i
+            }
+        }
     }
 
     /// An integer, or a list of integers (e.g. `img_size: 224` or `[224, 224]`).
@@ -98,7 +102,9 @@ struct JSONObject {
     func strings(_ key: String) throws -> [String]? {
         guard let value = raw(key) else { return nil }
         guard let array = value as? [Any] else { throw fail(key, "must be a list of strings") }
-        return try array.map { guard let s = $0 as? String else { throw fail(key, "must be a list of strings") }; return s }
+        return try array.map {
+            guard let s = $0 as? String else { throw fail(key, "must be a list of strings") }; return s
+        }
     }
 
     func object(_ key: String) throws -> JSONObject? {

@@ -95,7 +95,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
             guard let entry = value as? [String: Any] else { throw fail("entry '\(name.forMessage)' is not an object") }
             guard let dtypeName = entry["dtype"] as? String else { throw fail("tensor '\(name.forMessage)' has no dtype") }
             guard let dtype = DType(rawValue: dtypeName) else {
-                throw fail("tensor '\(name.forMessage)' has unsupported dtype \(dtypeName.forMessage) (supported: F32, F16, BF16, F64, U8, I64)")
+                throw fail(
+                    "tensor '\(name.forMessage)' has unsupported dtype \(dtypeName.forMessage) (supported: F32, F16, BF16, F64, U8, I64)"
+                )
             }
             guard let shapeValues = entry["shape"] as? [Any] else { throw fail("tensor '\(name.forMessage)' has no shape") }
             var shape: [Int] = []
@@ -111,7 +113,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 beginNumber.doubleValue < 9.0e18, endNumber.doubleValue < 9.0e18
             else { throw fail("tensor '\(name.forMessage)' has invalid data_offsets") }
             guard begin >= 0, begin <= end else {
-                throw fail("tensor '\(name.forMessage)' data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
+                throw fail(
+                    "tensor '\(name.forMessage)' data_offsets [\(begin), \(end)] outside the \(dataSize)-byte data section")
             }
             guard end <= dataSize else {
                 throw fail(
@@ -125,7 +128,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 bytes = product
             }
             guard bytes == end - begin else {
-                throw fail("tensor '\(name.forMessage)' shape \(shape) × \(dtype.rawValue) needs \(bytes) bytes but data_offsets span \(end - begin)")
+                throw fail(
+                    "tensor '\(name.forMessage)' shape \(shape) × \(dtype.rawValue) needs \(bytes) bytes but data_offsets span \(end - begin)"
+                )
             }
             tensors[name] = TensorInfo(name: name, dtype: dtype, shape: shape, begin: begin, end: end)
         }
@@ -154,7 +159,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return [Float](unsafeUninitializedCapacity: count) { out, initialized in
             switch info.dtype {
             case .f32:
-                for i in 0..<count { out[i] = Float(bitPattern: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian) }
+                for i in 0..<count {
+                    out[i] = Float(bitPattern: source.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self).littleEndian)
+                }
             case .f16:
                 for i in 0..<count {
                     out[i] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian))
@@ -171,7 +178,9 @@ public final class SafeTensorsFile: @unchecked Sendable {
             case .u8:
                 for i in 0..<count { out[i] = Float(source[i]) }
             case .i64:
-                for i in 0..<count { out[i] = Float(Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self))) }
+                for i in 0..<count {
+                    out[i] = Float(Int64(littleEndian: source.loadUnaligned(fromByteOffset: 8 * i, as: Int64.self)))
+                }
             }
             initialized = count
         }

@@ -7,9 +7,11 @@ import Foundation
 enum TimmDialect: CheckpointDialect {
     static let positionEmbeddingResampling = PositionEmbeddingResampling.timm
 
-    static func read(files: Checkpoint.Files, config: JSONObject, safetensors: SafeTensorsFile) throws -> (ModelInfo, TensorStore) {
+    static func read(files: Checkpoint.Files, config: JSONObject, safetensors: SafeTensorsFile) throws -> (ModelInfo, TensorStore)
+    {
         let path = files.config, weightsPath = files.weights
-        let store = TensorStore(file: safetensors, sources: Dictionary(uniqueKeysWithValues: safetensors.tensors.keys.map { ($0, [$0]) }))
+        let store = TensorStore(
+            file: safetensors, sources: Dictionary(uniqueKeysWithValues: safetensors.tensors.keys.map { ($0, [$0]) }))
         let architectureName = try config.string("architecture") ?? "vit"
         let args = try config.object("model_args") ?? JSONObject(path: path, fieldPath: "model_args", values: [:])
         var notes: [String] = []
@@ -20,25 +22,31 @@ enum TimmDialect: CheckpointDialect {
         /// A shape whose first dimension is read: a 0-d tensor ([]) would trap on [0].
         func nonScalarShape(_ key: String) throws -> [Int] {
             let found = try shape(key)
-            guard !found.isEmpty else { throw ViTError.shapeMismatch(path: weightsPath, key: key, expected: [-1, -1], found: found) }
+            guard !found.isEmpty else {
+                throw ViTError.shapeMismatch(path: weightsPath, key: key, expected: [-1, -1], found: found)
+            }
             return found
         }
 
         // Patch embedding [D, C, p, p] fixes D, C and p.
         let patchShape = try shape("patch_embed.proj.weight")
         guard patchShape.count == 4, patchShape[2] == patchShape[3] else {
-            throw ViTError.shapeMismatch(path: weightsPath, key: "patch_embed.proj.weight", expected: [-1, 3, -1, -1], found: patchShape)
+            throw ViTError.shapeMismatch(
+                path: weightsPath, key: "patch_embed.proj.weight", expected: [-1, 3, -1, -1], found: patchShape)
         }
         let embedDim = try args.int("embed_dim") ?? patchShape[0]
         let channels = try args.int("in_chans") ?? patchShape[1]
         let patchSize = try args.intOrInts("patch_size")?.first ?? patchShape[2]
 
-        let blockIndices = Set(safetensors.tensors.keys.compactMap { key -> Int? in
-            let parts = key.split(separator: ".")
-            // Bounded: "blocks.9223372036854775807.x" would overflow the +1 below (validate() allows 2^20 anyway).
-            guard parts.count > 2, parts[0] == "blocks", let index = Int(parts[1]), index >= 0, index < 1 << 20 else { return nil }
-            return index
-        })
+        let blockIndices = Set(
+            safetensors.tensors.keys.compactMap { key -> Int? in
+                let parts = key.split(separator: ".")
+                // Bounded: "blocks.9223372036854775807.x" would overflow the +1 below (validate() allows 2^20 anyway).
+                guard parts.count > 2, parts[0] == "blocks", let index = Int(parts[1]), index >= 0, index < 1 << 20 else {
+                    return nil
+                }
+                return index
+            })
         let depth = try args.int("depth") ?? (blockIndices.max().map { $0 + 1 } ?? 0)
         let mlpDim: Int
         if let ratio = try args.double("mlp_ratio") {
@@ -57,7 +65,9 @@ enum TimmDialect: CheckpointDialect {
         } else {
             throw ViTError.invalidConfiguration(
                 path: path,
-                reason: "cannot tell the number of attention heads: add model_args.num_heads (architecture '\(architectureName.forMessage)' is not a known ViT size)")
+                reason:
+                    "cannot tell the number of attention heads: add model_args.num_heads (architecture '\(architectureName.forMessage)' is not a known ViT size)"
+            )
         }
 
         let classToken = try args.bool("class_token") ?? store.contains("cls_token")
@@ -78,7 +88,8 @@ enum TimmDialect: CheckpointDialect {
             let patches = positionRows - (try args.bool("no_embed_class") ?? false ? 0 : prefix)
             let side = Int(Double(max(patches, 0)).squareRoot().rounded())
             guard side * side == patches else {
-                throw ViTError.invalidConfiguration(path: path, reason: "cannot infer the image size: add pretrained_cfg.input_size")
+                throw ViTError.invalidConfiguration(
+                    path: path, reason: "cannot infer the image size: add pretrained_cfg.input_size")
             }
             imageSize = (side * patchSize, side * patchSize)
             notes.append("input size \(imageSize.0)×\(imageSize.1), inferred from pos_embed")
@@ -93,17 +104,20 @@ enum TimmDialect: CheckpointDialect {
         case "token": pooling = .token
         case "avg": pooling = .average
         default:
-            throw ViTError.invalidConfiguration(path: path, reason: "global_pool '\(pool.forMessage)' is not supported (supported: token, avg)")
+            throw ViTError.invalidConfiguration(
+                path: path, reason: "global_pool '\(pool.forMessage)' is not supported (supported: token, avg)")
         }
         let activation: ViTArchitecture.Activation
         switch try args.string("act_layer") ?? "gelu" {
         case "gelu": activation = .gelu
         case "gelu_tanh": activation = .geluTanh
-        case let other: throw ViTError.invalidConfiguration(path: path, reason: "act_layer '\(other.forMessage)' is not supported")
+        case let other:
+            throw ViTError.invalidConfiguration(path: path, reason: "act_layer '\(other.forMessage)' is not supported")
         }
         let numClasses = try nonScalarShape("head.weight")[0]
         if let declared = try config.int("num_classes"), declared != numClasses {
-            throw ViTError.shapeMismatch(path: weightsPath, key: "head.weight", expected: [declared, embedDim], found: try shape("head.weight"))
+            throw ViTError.shapeMismatch(
+                path: weightsPath, key: "head.weight", expected: [declared, embedDim], found: try shape("head.weight"))
         }
 
         let architecture = ViTArchitecture(
@@ -130,7 +144,9 @@ enum TimmDialect: CheckpointDialect {
     }
 
     /// timm's eval preprocessing from `pretrained_cfg`, with timm's defaults for what is missing.
-    static func preprocessing(_ cfg: JSONObject?, inputSize: (Int, Int), path: String, notes: inout [String]) throws -> Preprocessing {
+    static func preprocessing(_ cfg: JSONObject?, inputSize: (Int, Int), path: String, notes: inout [String]) throws
+        -> Preprocessing
+    {
         let cfg = cfg ?? JSONObject(path: path, fieldPath: "pretrained_cfg", values: [:])
         if !cfg.has("mean") { notes.append("no pretrained_cfg mean/std: timm's defaults (ImageNet mean/std) assumed") }
         let mean = try cfg.doubles("mean") ?? [0.485, 0.456, 0.406]
@@ -142,7 +158,9 @@ enum TimmDialect: CheckpointDialect {
         guard cropPct > 0.05 && cropPct <= 4 else { throw cfg.fail("crop_pct", "must be in (0.05, 4]") }
         let interpolation = try cfg.string("interpolation") ?? "bicubic"
         guard let filter = ResampleFilter(rawValue: interpolation == "lanczos" ? "lanczos" : interpolation) else {
-            throw cfg.fail("interpolation", "'\(interpolation.forMessage)' is not supported (bicubic, bilinear, nearest, box, hamming, lanczos)")
+            throw cfg.fail(
+                "interpolation",
+                "'\(interpolation.forMessage)' is not supported (bicubic, bilinear, nearest, box, hamming, lanczos)")
         }
         let mode = try cfg.string("crop_mode") ?? "center"
         guard mode == "center" || mode == "squash" else {

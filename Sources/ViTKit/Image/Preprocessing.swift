@@ -62,7 +62,8 @@ public struct Preprocessing: Sendable, Equatable {
         if let cropPct {
             let squash: Bool
             if case .exact = resize { squash = true } else { squash = false }
-            return .timm(inputHeight: size, inputWidth: size, cropPct: cropPct, squash: squash, filter: filter, mean: mean, std: std)
+            return .timm(
+                inputHeight: size, inputWidth: size, cropPct: cropPct, squash: squash, filter: filter, mean: mean, std: std)
         }
         if let crop, case .exact(let h, let w) = resize {
             p.resize = .exact(

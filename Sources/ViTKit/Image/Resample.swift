@@ -111,12 +111,14 @@ enum Resample {
         var current = image
         func horizontal() {
             if width != image.width {
-                current = pass(current, taps: ResampleTaps(inputSize: image.width, outputSize: width, filter: filter), horizontal: true)
+                current = pass(
+                    current, taps: ResampleTaps(inputSize: image.width, outputSize: width, filter: filter), horizontal: true)
             }
         }
         func vertical() {
             if height != image.height {
-                current = pass(current, taps: ResampleTaps(inputSize: image.height, outputSize: height, filter: filter), horizontal: false)
+                current = pass(
+                    current, taps: ResampleTaps(inputSize: image.height, outputSize: height, filter: filter), horizontal: false)
             }
         }
         if verticalFirst {
@@ -151,7 +153,8 @@ enum Resample {
                         let k = fixed[o]
                         var s0 = rounding, s1 = rounding, s2 = rounding
                         for (j, w) in k.enumerated() {
-                            let i = horizontal
+                            let i =
+                                horizontal
                                 ? (y * image.width + taps.first[o] + j) * 3 : ((taps.first[o] + j) * image.width + x) * 3
                             s0 &+= Int32(src[i]) &* w
                             s1 &+= Int32(src[i + 1]) &* w

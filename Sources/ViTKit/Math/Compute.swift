@@ -36,9 +36,11 @@ enum Compute {
         withoutActuallyEscaping(body) { body in
             var body = body
             withUnsafeMutablePointer(to: &body) { pointer in
-                vk_parallel_for(n, Int32(threads), { context, i in
-                    context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
-                }, pointer)
+                vk_parallel_for(
+                    n, Int32(threads),
+                    { context, i in
+                        context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
+                    }, pointer)
             }
         }
     }

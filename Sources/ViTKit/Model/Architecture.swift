@@ -66,9 +66,11 @@ public struct ViTArchitecture: Sendable, Equatable {
     /// Checks relationships between the fields.
     func validate(path: String) throws {
         func fail(_ reason: String) -> ViTError { .invalidConfiguration(path: path, reason: reason) }
-        for (name, value) in [("embed dim", embedDim), ("depth", depth), ("heads", heads), ("MLP dim", mlpDim),
-                              ("patch size", patchSize), ("channels", channels), ("image height", imageHeight),
-                              ("image width", imageWidth), ("classes", numClasses)] {
+        for (name, value) in [
+            ("embed dim", embedDim), ("depth", depth), ("heads", heads), ("MLP dim", mlpDim),
+            ("patch size", patchSize), ("channels", channels), ("image height", imageHeight),
+            ("image width", imageWidth), ("classes", numClasses),
+        ] {
             guard value > 0 && value <= 1 << 20 else { throw fail("\(name) is \(value)") }
         }
         guard channels == 3 else {

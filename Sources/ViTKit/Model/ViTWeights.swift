@@ -18,7 +18,9 @@ final class Linear: @unchecked Sendable {
         if let scale { for o in 0..<outputs { for i in 0..<inputs { scaled[o * inputs + i] *= scale[o] } } }
         let b = bias ?? [Float](repeating: 0, count: outputs)
         self.bias = FloatBuffer(scale.map { scale in zip(b, scale).map { $0 * $1 } } ?? b)
-        if Compute.packedGEMM, let packed = scaled.withUnsafeBufferPointer({ vk_pack_transposed($0.baseAddress, inputs, outputs, inputs) }) {
+        if Compute.packedGEMM,
+            let packed = scaled.withUnsafeBufferPointer({ vk_pack_transposed($0.baseAddress, inputs, outputs, inputs) })
+        {
             self.packed = packed
             self.weight = nil
         } else {
@@ -37,11 +39,12 @@ final class Linear: @unchecked Sendable {
         activation: ViTArchitecture.Activation? = nil
     ) {
         if let packed {
-            let act: Int32 = switch activation {
-            case nil: Int32(VK_ACT_NONE)
-            case .gelu: Int32(VK_ACT_GELU_ERF)
-            case .geluTanh: Int32(VK_ACT_GELU_TANH)
-            }
+            let act: Int32 =
+                switch activation {
+                case nil: Int32(VK_ACT_NONE)
+                case .gelu: Int32(VK_ACT_GELU_ERF)
+                case .geluTanh: Int32(VK_ACT_GELU_TANH)
+                }
             vk_gemm_packed(rows, x, inputs, packed, y, outputs, bias.base, accumulate ? 1 : 0, act, Int32(Compute.threads))
             return
         }

@@ -91,7 +91,9 @@ public final class VisionTransformer: @unchecked Sendable {
     }
 
     /// Final norm, pooling, head: logits for each image.
-    private func classify(_ x: UnsafeMutablePointer<Float>, images: Int, logits: UnsafeMutablePointer<Float>, workspace w: Workspace) {
+    private func classify(
+        _ x: UnsafeMutablePointer<Float>, images: Int, logits: UnsafeMutablePointer<Float>, workspace w: Workspace
+    ) {
         let a = architecture, d = a.embedDim, n = a.tokens
         let pooled = w.pooled.base, distilled = w.pooledDistillation.base
         for image in 0..<images {
@@ -101,7 +103,9 @@ public final class VisionTransformer: @unchecked Sendable {
                 pooled.advanced(by: image * d).update(from: rows, count: d)
                 if a.distillationHead { distilled.advanced(by: image * d).update(from: rows + d, count: d) }
             case .average:
-                if let norm = weights.finalNorm { Kernels.layerNorm(rows, into: rows, rows: n, norm, dim: d, eps: a.layerNormEps) }
+                if let norm = weights.finalNorm {
+                    Kernels.layerNorm(rows, into: rows, rows: n, norm, dim: d, eps: a.layerNormEps)
+                }
                 let target = pooled + image * d
                 target.update(repeating: 0, count: d)
                 for t in a.prefixTokens..<n { for i in 0..<d { target[i] += rows[t * d + i] } }
@@ -111,9 +115,13 @@ public final class VisionTransformer: @unchecked Sendable {
         // Token pooling: the final norm is per token, so only the pooled rows need it.
         if a.pooling == .token, let norm = weights.finalNorm {
             Kernels.layerNorm(pooled, into: pooled, rows: images, norm, dim: d, eps: a.layerNormEps)
-            if a.distillationHead { Kernels.layerNorm(distilled, into: distilled, rows: images, norm, dim: d, eps: a.layerNormEps) }
+            if a.distillationHead {
+                Kernels.layerNorm(distilled, into: distilled, rows: images, norm, dim: d, eps: a.layerNormEps)
+            }
         }
-        if let norm = weights.poolNorm { Kernels.layerNorm(pooled, into: pooled, rows: images, norm, dim: d, eps: a.layerNormEps) }
+        if let norm = weights.poolNorm {
+            Kernels.layerNorm(pooled, into: pooled, rows: images, norm, dim: d, eps: a.layerNormEps)
+        }
         weights.head(pooled, rows: images, into: logits)
         if let head = weights.distillationHead {
             // DeiT distilled: logits = (head(x_cls) + head_dist(x_dist)) / 2

@@ -40,7 +40,9 @@ public enum Overlay {
         let outW = image.width * scale, outH = image.height * scale
         let sx = Double(g.resizedWidth) / Double(image.width), sy = Double(g.resizedHeight) / Double(image.height)
         // Per output column/row: the grid coordinate, or nil when outside the crop.
-        func axis(_ count: Int, _ s: Double, _ offset: Int, _ inputSize: Int, _ patch: Double, _ cells: Int) -> [(Int, Int, Double)?] {
+        func axis(_ count: Int, _ s: Double, _ offset: Int, _ inputSize: Int, _ patch: Double, _ cells: Int) -> [(
+            Int, Int, Double
+        )?] {
             (0..<count).map { i in
                 let original = (Double(i) + 0.5) / Double(scale)
                 let input = original * s - Double(offset)

@@ -4,7 +4,9 @@ import Foundation
 public enum PredictionRendering {
     /// `{"image": PATH, "model": NAME, "predictions": [{"rank", "index", "label", "probability", "logit"}, ...]}`
     /// — the fields of `vitclassify --format json`, in this order; `extra` members are appended.
-    public static func json(image: String, model: String, predictions: [Prediction], extra: [(String, JSONValue)] = []) -> JSONValue {
+    public static func json(image: String, model: String, predictions: [Prediction], extra: [(String, JSONValue)] = [])
+        -> JSONValue
+    {
         .object(
             [
                 ("image", .string(image)),
@@ -29,7 +31,9 @@ public enum PredictionRendering {
         }
         var lines = ["\(image)  (model: \(model))", "  rank  \(pad("label", labelWidth))  probability"]
         for p in predictions {
-            lines.append("  \(pad(String(p.rank), 4, left: true))  \(pad(p.label, labelWidth))  \(String(format: "%11.4f", p.probability))")
+            lines.append(
+                "  \(pad(String(p.rank), 4, left: true))  \(pad(p.label, labelWidth))  \(String(format: "%11.4f", p.probability))"
+            )
         }
         return lines.joined(separator: "\n")
     }
@@ -39,7 +43,10 @@ public enum PredictionRendering {
         let maximum = map.max() ?? 1
         var lines = ["  \(title), \(height)×\(width) patches, max = 1:"]
         for y in 0..<height {
-            lines.append("    " + (0..<width).map { String(format: "%.2f", maximum > 0 ? map[y * width + $0] / maximum : 0) }.joined(separator: " "))
+            lines.append(
+                "    "
+                    + (0..<width).map { String(format: "%.2f", maximum > 0 ? map[y * width + $0] / maximum : 0) }.joined(
+                        separator: " "))
         }
         return lines.joined(separator: "\n")
     }

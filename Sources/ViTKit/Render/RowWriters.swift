@@ -29,8 +29,12 @@ public enum BatchRows {
     }
 
     /// The fields of `vitclassify --format json`, then `"error"`: null or the error text.
-    public static func jsonLine(image: String, model: String, predictions: [Prediction], error: String?, extra: [(String, JSONValue)] = []) -> String {
-        PredictionRendering.json(image: image, model: model, predictions: predictions, extra: extra + [("error", error.map(JSONValue.string) ?? .null)]).rendered + "\n"
+    public static func jsonLine(
+        image: String, model: String, predictions: [Prediction], error: String?, extra: [(String, JSONValue)] = []
+    ) -> String {
+        PredictionRendering.json(
+            image: image, model: model, predictions: predictions, extra: extra + [("error", error.map(JSONValue.string) ?? .null)]
+        ).rendered + "\n"
     }
 
     /// The image path of a complete output row (for `--resume`), or nil for the CSV header / unparsable lines.
