@@ -12,6 +12,7 @@ struct VitClassify: ParsableCommand {
             Models: a folder with model.safetensors and config.json from timm or Hugging Face (ViT, DeiT).
             Without --model, the default Fashion-MNIST model shipped in weights/ is used.
             """,
+        version: "0.1.0",
         subcommands: [Classify.self, Batch.self, Eval.self, Inspect.self, Bench.self],
         defaultSubcommand: Classify.self)
 
