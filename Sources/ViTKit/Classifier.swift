@@ -43,8 +43,11 @@ public final class Classifier: @unchecked Sendable {
 
     public static var threads: Int { Compute.threads }
 
-    /// How the linear layers run: the packed AVX-512 GEMM or OpenBLAS.
-    public static var gemmBackend: String { Compute.packedGEMM ? "packed AVX-512 GEMM" : "OpenBLAS \(BLAS.configuration)" }
+    /// How the forward pass runs here: GEMM backend, kernel instruction set, threads.
+    public static var engineDescription: String {
+        let gemm = Compute.packedGEMM ? "packed AVX-512 GEMM (attention: OpenBLAS)" : "OpenBLAS"
+        return "\(gemm), \(Kernels.instructionSet) kernels, \(Compute.threads) threads; \(BLAS.configuration)"
+    }
 
     /// The model input for an image, `[channels][height][width]`, per the checkpoint's preprocessing.
     public func preprocess(_ image: RGBImage) -> [Float] {

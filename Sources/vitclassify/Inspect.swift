@@ -82,6 +82,7 @@ struct Inspect: ParsableCommand {
             classes:        \(a.numClasses), labels: \(info.labelSource)
             preprocessing:  \(info.preprocessing.summary)
             size:           \(parameters) parameters, \(String(format: "%.3f", Double(a.macsPerImage) / 1e9)) GMACs per image
+            engine:         \(Classifier.engineDescription)
             """)
         for note in info.notes { print("note:           \(note)") }
         if tensors {
