@@ -184,7 +184,7 @@ struct HostileInputTests {
         let (expected, _) = expectViTError { _ = try PNGDecoder.read(c.path) }
         var elapsed = Duration.zero
         let (code, lines) = try StandardErrorCapture.capture(keep: { $0.contains(c.path) }) {
-            var command = try Classify.parse([c.path, "--model", BrokenInputs.model, "--format", "json"])
+            let command = try Classify.parse([c.path, "--model", BrokenInputs.model, "--format", "json"])
             var code: Int32 = 0
             elapsed = ContinuousClock().measure {
                 do { try command.run() } catch let exit as ExitCode { code = exit.rawValue } catch { code = -1 }
@@ -201,7 +201,7 @@ struct HostileInputTests {
     func maxPixelsOption() throws {
         let path = BrokenInputs.validPNG
         let (code, lines) = try StandardErrorCapture.capture(keep: { $0.contains(path) }) {
-            var command = try Classify.parse([path, "--model", BrokenInputs.model, "--max-pixels", "63"])
+            let command = try Classify.parse([path, "--model", BrokenInputs.model, "--max-pixels", "63"])
             do { try command.run() } catch let exit as ExitCode { return exit.rawValue }
             return 0
         }
@@ -264,7 +264,7 @@ struct HostileInputTests {
         let (viaClassifier, _) = expectViTError { _ = try Classifier(modelPath: c.path) }
         #expect(viaClassifier == error)
         let (viaCLI, cliElapsed) = expectViTError {
-            var command = try Classify.parse([BrokenInputs.validPNG, "--model", c.path])
+            let command = try Classify.parse([BrokenInputs.validPNG, "--model", c.path])
             try command.run()
         }
         #expect(viaCLI == error)
