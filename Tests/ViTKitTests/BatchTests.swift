@@ -50,7 +50,7 @@ struct BatchTests {
     static let model = Fixtures.models.first { $0.name == "timm_vit" }!.dir
 
     func runBatch(_ arguments: [String]) throws -> Int32 {
-        var command = try Batch.parse(arguments + ["--model", Self.model, "--quiet"])
+        let command = try Batch.parse(arguments + ["--model", Self.model, "--quiet"])
         do {
             try command.run()
             return 0
