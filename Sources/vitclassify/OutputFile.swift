@@ -23,10 +23,15 @@ final class RowOutput {
 
     init(path: String, mode: Mode) throws {
         var flags = O_WRONLY | O_CLOEXEC
-        switch mode {
-        case .create: flags |= O_CREAT | O_EXCL
-        case .replace: flags |= O_CREAT | O_TRUNC
-        case .append: flags |= O_APPEND
+        var status = stat()
+        if stat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFREG {
+            // A device, pipe or FIFO (/dev/null, /dev/stdout, a named pipe): there is nothing to overwrite.
+        } else {
+            switch mode {
+            case .create: flags |= O_CREAT | O_EXCL
+            case .replace: flags |= O_CREAT | O_TRUNC
+            case .append: flags |= O_APPEND
+            }
         }
         let descriptor = open(path, flags, 0o644)
         guard descriptor >= 0 else {

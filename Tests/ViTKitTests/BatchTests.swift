@@ -213,11 +213,9 @@ struct BatchInterruptionTests {
         return d
     }
 
-    static var binary: URL { Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("vitclassify") }
-
     func run(_ arguments: [String], killWith signal: Int32? = nil, output: String) throws -> Int32 {
         let process = Process()
-        process.executableURL = Self.binary
+        process.executableURL = CLI.binary
         process.arguments = arguments
         process.standardError = FileHandle.nullDevice
         try process.run()
@@ -258,7 +256,7 @@ struct BatchFaultTests {
 
     func run(_ arguments: [String], whileRunning: ((Process) throws -> Void)? = nil) throws -> (status: Int32, stderr: String) {
         let process = Process()
-        process.executableURL = BatchInterruptionTests.binary
+        process.executableURL = CLI.binary
         process.arguments = arguments
         let errors = Pipe()
         process.standardError = errors
@@ -315,5 +313,13 @@ struct BatchFaultTests {
         let (status, stderr) = try run(["batch", d.path, "--model", Self.model, "--output", "/dev/full", "--force", "--quiet"])
         #expect(status == 1)
         #expect(stderr.contains("/dev/full: cannot write: No space left on device"))
+    }
+
+    @Test("--output may name a device such as /dev/null without --force (there is no file to overwrite)")
+    func outputToDevice() throws {
+        let d = try ImageDirectory.mixed()
+        let (status, stderr) = try run(["batch", d.path, "--model", Self.model, "--output", "/dev/null", "--quiet"])
+        #expect(status == 2, "\(stderr)")  // the mixed folder has unreadable files
+        #expect(!stderr.contains("refusing"))
     }
 }

@@ -84,3 +84,22 @@ func maxAbsDifference(_ a: [Float], _ b: [Float]) -> Float {
 func topIndices(_ values: [Float], _ k: Int) -> [Int] {
     Array(values.indices.sorted { values[$0] > values[$1] }.prefix(k))
 }
+
+/// The `vitclassify` binary built beside the tests, run as a subprocess.
+enum CLI {
+    static var binary: URL { Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("vitclassify") }
+
+    /// Runs the binary with `arguments` (in `directory` if given) and returns its exit status and standard output.
+    static func run(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, stdout: Data) {
+        let process = Process()
+        process.executableURL = binary
+        process.arguments = arguments
+        if let directory { process.currentDirectoryURL = directory }
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        try process.run()
+        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, output)
+    }
+}
