@@ -227,7 +227,8 @@ int pngio_write_rgb8(const char *path, const uint8_t *pixels, uint32_t width, ui
     free(rows);
     rows = NULL;
     png_destroy_write_struct(&png, &png_info);
-    if (fflush(file) != 0 || fsync(fileno(file)) != 0) {
+    /* EINVAL: the target cannot be synced (a device or pipe such as /dev/null); there is nothing to make durable. */
+    if (fflush(file) != 0 || (fsync(fileno(file)) != 0 && errno != EINVAL)) {
         copy_message(message, message_size, strerror(errno));
         fclose(file);
         return PNGIO_IO_ERROR;

@@ -23,10 +23,7 @@ final class RowOutput {
 
     init(path: String, mode: Mode) throws {
         var flags = O_WRONLY | O_CLOEXEC
-        var status = stat()
-        if stat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFREG {
-            // A device, pipe or FIFO (/dev/null, /dev/stdout, a named pipe): there is nothing to overwrite.
-        } else {
+        if !FileIO.isStream(path) {  // a device or FIFO has nothing to overwrite, truncate or append to
             switch mode {
             case .create: flags |= O_CREAT | O_EXCL
             case .replace: flags |= O_CREAT | O_TRUNC

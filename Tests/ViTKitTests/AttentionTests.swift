@@ -137,6 +137,11 @@ struct AttentionTests {
         #expect(try PNGDecoder.read(input).width == 301)
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: directory.path).filter { $0.contains(".tmp-") }
         #expect(leftovers.isEmpty)
+        // A device is written through, not replaced by a renamed regular file.
+        command = try Classify.parse([input, "--model", model, "--overlay", "/dev/null"])
+        try command.run()
+        var status = stat()
+        #expect(stat("/dev/null", &status) == 0 && (status.st_mode & S_IFMT) == S_IFCHR)
     }
 }
 

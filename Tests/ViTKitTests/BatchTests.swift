@@ -214,20 +214,14 @@ struct BatchInterruptionTests {
     }
 
     func run(_ arguments: [String], killWith signal: Int32? = nil, output: String) throws -> Int32 {
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = arguments
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        if let signal {
+        try CLI.run(arguments) { process in
+            guard let signal else { return }
             // Wait for the first rows, then interrupt.
             while process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 2000 {
                 usleep(200)
             }
             kill(process.processIdentifier, signal)
-        }
-        process.waitUntilExit()
-        return process.terminationStatus
+        }.status
     }
 
     @Test("SIGKILL or Ctrl-C mid-run, then --resume: the file equals an uninterrupted run's", arguments: [SIGKILL, SIGINT])
@@ -255,17 +249,8 @@ struct BatchFaultTests {
     static let model = Fixtures.models.first { $0.name == "timm_vit" }!.dir
 
     func run(_ arguments: [String], whileRunning: ((Process) throws -> Void)? = nil) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = CLI.binary
-        process.arguments = arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        try whileRunning?(process)
-        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        process.waitUntilExit()
-        return (process.terminationStatus, text)
+        let outcome = try CLI.run(arguments, whileRunning: whileRunning)
+        return (outcome.status, outcome.stderr)
     }
 
     @Test("a FIFO, a folder and a dangling link named *.png get error rows; the run goes on and exits 2")

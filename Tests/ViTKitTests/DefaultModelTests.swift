@@ -14,6 +14,9 @@ struct DefaultModelTests {
     static let imagesPath = repository.appendingPathComponent("images").path
     static let datasetPath = "/usr/share/datasets/fashion-mnist"
 
+    /// The test split, read once for all the tests that need it.
+    static let testSplit = Result { try TestSplit.load() }
+
     /// The Fashion-MNIST test split: 10,000 28×28 gray images and their labels, from the IDX files.
     struct TestSplit {
         let images: [[UInt8]]
@@ -65,19 +68,20 @@ struct DefaultModelTests {
         let classifier = try Classifier(modelPath: Self.modelPath)
         let files = try FileManager.default.contentsOfDirectory(atPath: Self.imagesPath).filter { $0.hasSuffix(".png") }.sorted()
         #expect(files.count >= 20)
+        func slug(_ file: String) -> String { file.dropLast(4).split(separator: "-").dropLast().joined(separator: "-") }
         for file in files {
-            let slug = String(file.dropLast(4).split(separator: "-").dropLast().joined(separator: "-"))
+            let slug = slug(file)
             let result = classifier.classify([try PNGDecoder.read(Self.imagesPath + "/" + file)], topK: 1)[0]
             #expect(
                 Evaluation.normalise(result.predictions[0].label) == Evaluation.normalise(slug),
                 "\(file): \(result.predictions[0].label)")
         }
-        #expect(Set(files.map { $0.split(separator: "-").dropLast().joined(separator: "-") }).count == 10)
+        #expect(Set(files.map(slug)).count == 10)
     }
 
     @Test("accuracy over the 10,000 test images is at least 91%, as documented, and agrees with PyTorch")
     func testSplitAccuracy() throws {
-        let split = try TestSplit.load()
+        let split = try Self.testSplit.get()
         let classifier = try Classifier(modelPath: Self.modelPath)
         let torch = try String(
             contentsOfFile: Fixtures.resources.appendingPathComponent("fashion-mnist/torch_predictions.txt").path, encoding: .utf8
@@ -103,7 +107,7 @@ struct DefaultModelTests {
 
     @Test("logits equal PyTorch's on the first 64 test images")
     func logits() throws {
-        let split = try TestSplit.load()
+        let split = try Self.testSplit.get()
         let classifier = try Classifier(modelPath: Self.modelPath)
         let data = try Data(contentsOf: Fixtures.resources.appendingPathComponent("fashion-mnist/torch_logits_first64.json"))
         let expected = (try JSONSerialization.jsonObject(with: data) as! [String: Any])["logits"] as! [[Double]]
@@ -115,10 +119,9 @@ struct DefaultModelTests {
 
     @Test("vitclassify IMAGE with no flags uses the default model from any working directory")
     func cliDefaultModel() throws {
-        let (status, output) = try CLI.run(
-            [Self.imagesPath + "/ankle-boot-1.png", "--format", "json"], in: URL(fileURLWithPath: "/"))
-        #expect(status == 0)
-        let object = try JSONSerialization.jsonObject(with: output) as! [String: Any]
+        let outcome = try CLI.run([Self.imagesPath + "/ankle-boot-1.png", "--format", "json"], in: URL(fileURLWithPath: "/"))
+        #expect(outcome.status == 0)
+        let object = try JSONSerialization.jsonObject(with: outcome.stdout) as! [String: Any]
         #expect(object["model"] as? String == "fashion-mnist-vit")
         let top = (object["predictions"] as! [[String: Any]])[0]
         #expect(top["label"] as? String == "Ankle boot")
@@ -126,7 +129,7 @@ struct DefaultModelTests {
 
     @Test("eval over the test split exported as an ImageFolder equals the documented accuracy")
     func evalCommand() throws {
-        let split = try TestSplit.load()
+        let split = try Self.testSplit.get()
         let classifier = try Classifier(modelPath: Self.modelPath)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vit-fmnist-\(getpid())")
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -138,9 +141,9 @@ struct DefaultModelTests {
         for i in 0..<10_000 {
             try PNGEncoder.write(split.rgb(i), to: directory.appendingPathComponent("\(folders[split.labels[i]])/\(i).png").path)
         }
-        let (status, data) = try CLI.run(["eval", directory.path, "--format", "json", "--quiet", "--model", Self.modelPath])
-        #expect(status == 0)
-        let result = try JSONSerialization.jsonObject(with: data) as! [String: Any]
+        let outcome = try CLI.run(["eval", directory.path, "--format", "json", "--quiet", "--model", Self.modelPath])
+        #expect(outcome.status == 0)
+        let result = try JSONSerialization.jsonObject(with: outcome.stdout) as! [String: Any]
         #expect(result["images"] as? Int == 10_000)
         let top1 = try #require(result["top1"] as? Double)
         #expect(Int((top1 * 10_000).rounded()) == (try Self.documentedCorrect()))

@@ -89,17 +89,32 @@ func topIndices(_ values: [Float], _ k: Int) -> [Int] {
 enum CLI {
     static var binary: URL { Bundle.module.bundleURL.deletingLastPathComponent().appendingPathComponent("vitclassify") }
 
-    /// Runs the binary with `arguments` (in `directory` if given) and returns its exit status and standard output.
-    static func run(_ arguments: [String], in directory: URL? = nil) throws -> (status: Int32, stdout: Data) {
+    struct Outcome {
+        let status: Int32
+        let stdout: Data
+        let stderr: String
+    }
+
+    /// Runs the binary with `arguments` (in `directory` if given), calls `whileRunning` once it has started, and
+    /// returns its exit status and output. The output goes through files, so neither stream can block the other.
+    static func run(
+        _ arguments: [String], in directory: URL? = nil, whileRunning: ((Process) throws -> Void)? = nil
+    ) throws -> Outcome {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("vit-cli-\(UUID().uuidString)")
+        let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
+        defer { for url in [outURL, errURL] { try? FileManager.default.removeItem(at: url) } }
+        for url in [outURL, errURL] { try #require(FileManager.default.createFile(atPath: url.path, contents: nil)) }
         let process = Process()
         process.executableURL = binary
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
-        let pipe = Pipe()
-        process.standardOutput = pipe
+        process.standardOutput = try FileHandle(forWritingTo: outURL)
+        process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
-        let output = pipe.fileHandleForReading.readDataToEndOfFile()
+        try whileRunning?(process)
         process.waitUntilExit()
-        return (process.terminationStatus, output)
+        return Outcome(
+            status: process.terminationStatus, stdout: try Data(contentsOf: outURL),
+            stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 }

@@ -7,7 +7,7 @@ import Foundation
 #endif
 
 /// File reading, memory mapping and atomic writes: the POSIX calls, with errno turned into ``ViTError``.
-enum FileIO {
+public enum FileIO {
     /// The text of the current `errno`.
     static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
@@ -44,8 +44,17 @@ enum FileIO {
         return data
     }
 
+    /// Whether `path` names an existing device, pipe or socket (`/dev/null`, `/dev/stdout`, a FIFO): a stream rather
+    /// than a file, so writing to it overwrites nothing.
+    public static func isStream(_ path: String) -> Bool {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return false }
+        let type = status.st_mode & S_IFMT
+        return type != S_IFREG && type != S_IFDIR
+    }
+
     /// Writes a file so that it appears complete or not at all: the content goes to a temporary file in the same
-    /// folder, which is then renamed over `path`.
+    /// folder, which is then renamed over `path`. A stream (`/dev/null`, a FIFO) is written directly.
     ///
     /// - Parameters:
     ///   - overwrite: when false, an existing file at `path` is an error (it is left untouched).
@@ -59,6 +68,11 @@ enum FileIO {
         for other in protected
         where URL(fileURLWithPath: other).resolvingSymlinksInPath().standardizedFileURL.path == resolved {
             throw ViTError.refusingToOverwrite(path: path, reason: "it is an input file")
+        }
+        if isStream(path) {
+            // Nothing to replace, and a rename would put a regular file where the device was: write straight through.
+            try body(path)
+            return
         }
         var status = stat()
         if stat(path, &status) == 0 {
