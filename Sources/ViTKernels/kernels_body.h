@@ -192,48 +192,18 @@ static void VK_NAME(softmax_rows)(float *x, size_t rows, size_t cols, size_t ld)
     }
 }
 
-static void VK_NAME(add_bias)(float *x, size_t rows, size_t cols, size_t ld, const float *bias) {
-    size_t vec = cols / W * W;
+/// GELU (erf, or tanh when `tanh_form`) in place over rows × cols floats, rows ld apart.
+static void VK_NAME(gelu_rows)(float *x, size_t rows, size_t cols, size_t ld, int tanh_form) {
+    const float rsqrt2 = 0.70710678118654752f, k = 0.7978845608028654f;
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * ld;
-        size_t i = 0;
-        for (; i < vec; i += W) store(row + i, load(row + i) + load(bias + i));
-        for (; i < cols; i++) row[i] += bias[i];
-    }
-}
-
-static void VK_NAME(add_bias_gelu)(float *x, size_t rows, size_t cols, const float *bias) {
-    size_t vec = cols / W * W;
-    const float rsqrt2 = 0.70710678118654752f;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * cols;
-        size_t i = 0;
-        for (; i < vec; i += W) {
-            vf v = load(row + i) + load(bias + i);
-            store(row + i, splat(0.5f) * v * (splat(1.0f) + verf(v * splat(rsqrt2))));
-        }
-        if (i < cols) {
-            size_t n = cols - i;
-            vf v = load_partial(row + i, n, 0) + load_partial(bias + i, n, 0);
-            store_partial(row + i, splat(0.5f) * v * (splat(1.0f) + verf(v * splat(rsqrt2))), n);
-        }
-    }
-}
-
-static void VK_NAME(add_bias_gelu_tanh)(float *x, size_t rows, size_t cols, const float *bias) {
-    size_t vec = cols / W * W;
-    const float k = 0.7978845608028654f;
-    for (size_t r = 0; r < rows; r++) {
-        float *row = x + r * cols;
-        size_t i = 0;
-        for (; i < vec; i += W) {
-            vf v = load(row + i) + load(bias + i);
-            store(row + i, splat(0.5f) * v * (splat(1.0f) + vtanh(splat(k) * (v + splat(0.044715f) * v * v * v))));
-        }
-        if (i < cols) {
-            size_t n = cols - i;
-            vf v = load_partial(row + i, n, 0) + load_partial(bias + i, n, 0);
-            store_partial(row + i, splat(0.5f) * v * (splat(1.0f) + vtanh(splat(k) * (v + splat(0.044715f) * v * v * v))), n);
+        for (size_t i = 0; i < cols; i += W) {
+            size_t n = cols - i < W ? cols - i : W;
+            vf v = n == W ? load(row + i) : load_partial(row + i, n, 0);
+            vf y = tanh_form ? splat(0.5f) * v * (splat(1.0f) + vtanh(splat(k) * (v + splat(0.044715f) * v * v * v)))
+                             : splat(0.5f) * v * (splat(1.0f) + verf(v * splat(rsqrt2)));
+            if (n == W) store(row + i, y);
+            else store_partial(row + i, y, n);
         }
     }
 }

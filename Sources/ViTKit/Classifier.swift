@@ -43,11 +43,17 @@ public final class Classifier: @unchecked Sendable {
 
     public static var threads: Int { Compute.threads }
 
-    /// How the forward pass runs here: GEMM backend, kernel instruction set, threads.
+    /// How the forward pass runs here: kernel path, GEMM micro-kernel, threads, CPU.
     public static var engineDescription: String {
-        let gemm = Compute.packedGEMM ? "packed AVX-512 GEMM (attention: OpenBLAS)" : "OpenBLAS"
-        return "\(gemm), \(Kernels.instructionSet) kernels, \(Compute.threads) threads; \(BLAS.configuration)"
+        "\(kernelPath) path (packed GEMM \(Kernels.gemmKernel); attention: OpenBLAS), \(Compute.threads) threads; "
+            + "CPU \(cpuModel); \(BLAS.configuration)"
     }
+
+    /// The kernel path every layer runs on: `avx512`, `avx2` or `fallback` (narrowed by `VITCLASSIFY_ISA`).
+    public static var kernelPath: String { Kernels.instructionSet }
+
+    /// The CPU's model name.
+    public static var cpuModel: String { Kernels.cpuModel }
 
     /// The model input for an image, `[channels][height][width]`, per the checkpoint's preprocessing.
     public func preprocess(_ image: RGBImage) -> [Float] {
@@ -69,7 +75,7 @@ public final class Classifier: @unchecked Sendable {
         var output = [Float](repeating: 0, count: count * a.numClasses)
         lock.lock()
         defer { lock.unlock() }
-        if workspace == nil || workspace!.capacity < count || workspace!.threads != Compute.threads {
+        if workspace == nil || workspace!.capacity < count {
             workspace = Workspace(architecture: a, capacity: count)
         }
         flat.withUnsafeBufferPointer { pixels in

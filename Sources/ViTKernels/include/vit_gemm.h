@@ -3,24 +3,23 @@
 
 #include <stddef.h>
 
-// Single-precision GEMM over a weight matrix packed once at load time, with an AVX-512 micro-kernel, plus the small
-// persistent thread pool it runs on (shared with the rest of the engine through vk_parallel_for).
+// Single-precision GEMM over a weight matrix packed once at load time, plus the small persistent thread pool it runs
+// on (shared with the rest of the engine through vk_parallel_for).
 //
-// Matrices are row-major; `ld*` is the distance in floats between the starts of consecutive rows. The GEMM exists
-// only on x86-64 CPUs with AVX-512 (F, DQ, BW, VL): elsewhere vk_pack returns NULL and the caller keeps using BLAS.
-// The pool works on every CPU.
+// Matrices are row-major; `ld*` is the distance in floats between the starts of consecutive rows. The micro-kernel
+// is chosen with the element-wise kernels' instruction set (vit_kernels.h): AVX-512 (14×32 tiles), AVX2 + FMA
+// (6×16) or portable C (4×8). Every element of C is computed in an order fixed by K and that choice alone, so the
+// result never depends on M, on where a row sits among the M, or on the number of threads.
 
 /// Opaque packed weight matrix (B of C = A·B), immutable once packed: one packed matrix may be used by any number of
 /// concurrent vk_gemm_packed calls.
 typedef struct vk_packed vk_packed;
 
-/// 1 when this CPU (and OS) can run the packed GEMM, 0 when callers must fall back to BLAS. Decided once, on first
-/// use; setting the environment variable VITCLASSIFY_NO_PACKED_GEMM (to anything but "" or "0") forces 0, to
-/// exercise the BLAS fallback on an AVX-512 machine.
-int vk_gemm_supported(void);
+/// The micro-kernel in use, e.g. "avx2 6x16".
+const char *vk_gemm_kernel_name(void);
 
 /// Packs B (K rows × N columns, row-major, rows ldb floats apart, ldb ≥ N) for vk_gemm_packed. B is not referenced
-/// afterwards. Returns NULL if the CPU has no AVX-512 (caller falls back to BLAS) or allocation fails.
+/// afterwards. Returns NULL if allocation fails.
 vk_packed *vk_pack(const float *B, size_t K, size_t N, size_t ldb);
 
 /// The same from Bᵀ: `Bt` is N rows × K columns (PyTorch's [out, in] Linear layout), rows ldbt floats apart.
@@ -29,7 +28,7 @@ vk_packed *vk_pack_transposed(const float *Bt, size_t K, size_t N, size_t ldbt);
 /// Frees a packed matrix (NULL is allowed).
 void vk_packed_free(vk_packed *p);
 
-/// The memory the packed matrix holds, in bytes (≈ 4·K·N rounded up to whole 32-column panels, plus a header).
+/// The memory the packed matrix holds, in bytes (≈ 4·K·N rounded up to whole panels, plus a header).
 size_t vk_packed_bytes(const vk_packed *p);
 
 /// K (rows) and N (columns) of the packed matrix.
@@ -39,8 +38,8 @@ size_t vk_packed_cols(const vk_packed *p);
 /// Activations applied in the GEMM's store epilogue.
 enum {
     VK_ACT_NONE = 0,
-    VK_ACT_GELU_ERF = 1,  ///< 0.5·x·(1 + erf(x/√2)), erf as vk_add_bias_gelu (Eigen/XLA rational, clamped to ±4)
-    VK_ACT_GELU_TANH = 2, ///< 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as vk_add_bias_gelu_tanh
+    VK_ACT_GELU_ERF = 1,  ///< 0.5·x·(1 + erf(x/√2)), as vk_gelu
+    VK_ACT_GELU_TANH = 2, ///< 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as vk_gelu with tanh_form
 };
 
 /// C[M×N] = A[M×K] · B  (+ C when accumulate != 0)  (+ bias[N] when bias != NULL), then the activation (VK_ACT_*),
@@ -50,7 +49,7 @@ enum {
 /// a call made while the pool is busy (e.g. from inside vk_parallel_for) runs on its own thread only.
 /// Results do not depend on `threads` (every element is computed by the same code in the same order).
 /// When A's rows alias in L1 (lda a multiple of 1024 floats, K > 128), blocks of A are copied into a per-thread
-/// scratch buffer (≤ 224 × 784 floats, 0.7 MB, kept until the thread exits).
+/// scratch buffer (≤ 0.7 MB, kept until the thread exits).
 void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc,
                     const float *bias, int accumulate, int activation, int threads);
 

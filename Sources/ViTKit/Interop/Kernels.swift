@@ -15,20 +15,12 @@ enum Kernels {
         vk_softmax_rows(x, rows, columns, ld)
     }
 
-    /// `x[r] += bias` for each row; rows start `ld` floats apart.
-    static func addBias(_ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, ld: Int, bias: FloatBuffer) {
-        vk_add_bias(x, rows, columns, ld, bias.base)
-    }
-
-    /// `x = activation(x + bias)` for a dense `[rows][columns]` matrix.
-    static func addBiasActivation(
-        _ x: UnsafeMutablePointer<Float>, rows: Int, columns: Int, bias: FloatBuffer, _ activation: ViTArchitecture.Activation
-    ) {
-        switch activation {
-        case .gelu: vk_add_bias_gelu(x, rows, columns, bias.base)
-        case .geluTanh: vk_add_bias_gelu_tanh(x, rows, columns, bias.base)
-        }
-    }
-
+    /// The instruction-set path every kernel runs on: "avx512", "avx2" or "fallback" (`VITCLASSIFY_ISA` narrows it).
     static var instructionSet: String { String(cString: vk_instruction_set()) }
+
+    /// The GEMM micro-kernel in use, e.g. "avx2 6x16".
+    static var gemmKernel: String { String(cString: vk_gemm_kernel_name()) }
+
+    /// The CPU's brand string.
+    static var cpuModel: String { String(cString: vk_cpu_model()) }
 }

@@ -3,32 +3,25 @@ import ViTKernels
 
 /// The one threading policy of the forward pass.
 ///
-/// With the packed GEMM (x86-64 with AVX-512), every parallel part — the linear layers, the attention heads, the
-/// row-wise kernels — runs on one shared pool of `threads` threads (`vk_parallel_for`), and OpenBLAS, which only
-/// serves the attention core's small per-head products from inside that pool, runs single-threaded: no two thread
-/// pools compete for the cores. Without it, OpenBLAS does every GEMM with `threads` threads and the rest runs on the
-/// calling thread.
+/// Every parallel part — the linear layers (packed GEMM), the attention heads, the row-wise kernels — runs on one
+/// shared pool of `threads` threads (`vk_parallel_for`), and OpenBLAS, which only serves the attention core's
+/// per-head products from inside that pool, runs single-threaded: no two thread pools compete for the cores, and no
+/// library decides a summation order from the thread count.
 enum Compute {
-    /// Whether linear layers use the packed AVX-512 GEMM (`Sources/ViTKernels/vit_gemm.c`).
-    /// `VITCLASSIFY_NO_PACKED_GEMM=1` forces the OpenBLAS path (to test the fallback on an AVX-512 machine).
-    static let packedGEMM: Bool = vk_gemm_supported() != 0
-
     nonisolated(unsafe) private(set) static var threads: Int = {
-        let count = max(1, ProcessInfo.processInfo.activeProcessorCount)
-        BLAS.threads = packedGEMM ? 1 : count
-        return count
+        BLAS.threads = 1
+        return max(1, ProcessInfo.processInfo.activeProcessorCount)
     }()
 
     /// Sets the number of threads (nil: one per core).
     static func configure(threads requested: Int?) {
-        let count = max(1, requested ?? ProcessInfo.processInfo.activeProcessorCount)
-        threads = count
-        BLAS.threads = packedGEMM ? 1 : count
+        BLAS.threads = 1
+        threads = max(1, requested ?? ProcessInfo.processInfo.activeProcessorCount)
     }
 
     /// Calls `body(i)` for every i in 0..<n, spread over the pool; returns when all are done.
     static func parallelFor(_ n: Int, _ body: (Int) -> Void) {
-        guard n > 1 && threads > 1 && packedGEMM else {
+        guard n > 1 && threads > 1 else {
             for i in 0..<n { body(i) }
             return
         }

@@ -15,18 +15,15 @@ struct AttentionCore {
     var embedDim: Int { heads * headDim }
     var scale: Float { 1 / Float(headDim).squareRoot() }
 
-    /// How many blocks of query rows each (image, head) is split into, so that there are enough independent work
+    /// Query rows are handed out in blocks of at most 64, so that even one image has enough independent work
     /// items to keep every thread busy (3 heads on 2 threads would otherwise leave one idle a third of the time).
-    func queryBlocks(images: Int) -> Int {
-        let items = images * heads, wanted = 4 * Compute.threads
-        return items >= wanted ? 1 : min((wanted + items - 1) / items, max(1, tokens / 16))
-    }
+    /// The blocks depend on the token count alone — never on the batch or the threads — so every BLAS call for a
+    /// given row has the same shape whatever else is being classified: the same bits for an image alone or batched.
+    var queryBlocks: Int { (tokens + 63) / 64 }
+    var blockRows: Int { (tokens + queryBlocks - 1) / queryBlocks }
 
     /// Scratch floats the scores need for `images` images (one block of score rows per work item).
-    func scratchCount(images: Int) -> Int {
-        let blocks = queryBlocks(images: images)
-        return images * heads * blocks * ((tokens + blocks - 1) / blocks) * tokens
-    }
+    func scratchCount(images: Int) -> Int { images * heads * queryBlocks * blockRows * tokens }
 
     /// - Parameters:
     ///   - qkv: `[images · tokens][3 · D]`, the fused projection of the normalised tokens.
@@ -38,7 +35,7 @@ struct AttentionCore {
         scores: UnsafeMutablePointer<Float>, layer: Int, recorder: AttentionRecorder?
     ) {
         let n = tokens, d = embedDim, ld = 3 * d
-        let blocks = queryBlocks(images: images), blockRows = (n + blocks - 1) / blocks
+        let blocks = queryBlocks, blockRows = blockRows
         // Work items (image, head, block of query rows) are independent; the pool hands them out dynamically.
         Compute.parallelFor(images * heads * blocks) { item in
             let block = item % blocks, pair = item / blocks, image = pair / heads, h = pair % heads

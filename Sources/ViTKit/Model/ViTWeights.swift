@@ -1,13 +1,10 @@
 import ViTKernels
 
-/// A linear layer `y = x·W + b`. The weight is laid out once at load for the GEMM: packed for the AVX-512 kernel
-/// (`vk_pack`), or else stored `[inputs][outputs]` row-major (PyTorch's `[out, in]` transposed) for BLAS — never both.
+/// A linear layer `y = x·W + b`, its weight packed once at load for the GEMM micro-kernel of this CPU (`vk_pack`).
 final class Linear: @unchecked Sendable {
     let inputs: Int
     let outputs: Int
-    /// `[inputs][outputs]`, only when the packed GEMM is unavailable.
-    let weight: FloatBuffer?
-    let packed: OpaquePointer?
+    let packed: OpaquePointer
     let bias: FloatBuffer
 
     /// From PyTorch's layout: `weight` is `[outputs][inputs]`; `scale` (LayerScale) multiplies each output.
@@ -18,48 +15,24 @@ final class Linear: @unchecked Sendable {
         if let scale { for o in 0..<outputs { for i in 0..<inputs { scaled[o * inputs + i] *= scale[o] } } }
         let b = bias ?? [Float](repeating: 0, count: outputs)
         self.bias = FloatBuffer(scale.map { scale in zip(b, scale).map { $0 * $1 } } ?? b)
-        if Compute.packedGEMM,
-            let packed = scaled.withUnsafeBufferPointer({ vk_pack_transposed($0.baseAddress, inputs, outputs, inputs) })
-        {
-            self.packed = packed
-            self.weight = nil
-        } else {
-            let transposed = FloatBuffer(count: inputs * outputs)
-            for o in 0..<outputs { for i in 0..<inputs { transposed[i * outputs + o] = scaled[o * inputs + i] } }
-            self.packed = nil
-            self.weight = transposed
-        }
+        // vk_pack fails only when memory runs out, like the allocation of `weight` before it.
+        packed = scaled.withUnsafeBufferPointer { vk_pack_transposed($0.baseAddress, inputs, outputs, inputs) }!
     }
 
     deinit { vk_packed_free(packed) }
 
-    /// `y = x·W + b` (+ `y` when accumulating: the residual connection), then the activation.
+    /// `y = x·W + b` (+ `y` when accumulating: the residual connection), then the activation, in one GEMM.
     func callAsFunction(
         _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false,
         activation: ViTArchitecture.Activation? = nil
     ) {
-        if let packed {
-            let act: Int32 =
-                switch activation {
-                case nil: Int32(VK_ACT_NONE)
-                case .gelu: Int32(VK_ACT_GELU_ERF)
-                case .geluTanh: Int32(VK_ACT_GELU_TANH)
-                }
-            vk_gemm_packed(rows, x, inputs, packed, y, outputs, bias.base, accumulate ? 1 : 0, act, Int32(Compute.threads))
-            return
-        }
-        let weight = weight!
-        if accumulate {
-            Kernels.addBias(y, rows: rows, columns: outputs, ld: outputs, bias: bias)
-            BLAS.gemm(rows, outputs, inputs, a: x, lda: inputs, b: weight.base, ldb: outputs, beta: 1, c: y, ldc: outputs)
-            return
-        }
-        BLAS.gemm(rows, outputs, inputs, a: x, lda: inputs, b: weight.base, ldb: outputs, c: y, ldc: outputs)
-        if let activation {
-            Kernels.addBiasActivation(y, rows: rows, columns: outputs, bias: bias, activation)
-        } else {
-            Kernels.addBias(y, rows: rows, columns: outputs, ld: outputs, bias: bias)
-        }
+        let act: Int32 =
+            switch activation {
+            case nil: Int32(VK_ACT_NONE)
+            case .gelu: Int32(VK_ACT_GELU_ERF)
+            case .geluTanh: Int32(VK_ACT_GELU_TANH)
+            }
+        vk_gemm_packed(rows, x, inputs, packed, y, outputs, bias.base, accumulate ? 1 : 0, act, Int32(Compute.threads))
     }
 }
 

@@ -142,8 +142,6 @@ public final class VisionTransformer: @unchecked Sendable {
 /// The activations of a forward pass for up to `capacity` images, allocated once and reused.
 final class Workspace: @unchecked Sendable {
     let capacity: Int
-    /// The thread count the per-thread scratch (attention scores) was sized for.
-    let threads = Compute.threads
     let tokens, normed, qkv, hidden, patches, scores, pooled, pooledDistillation, distillationLogits: FloatBuffer
 
     init(architecture a: ViTArchitecture, capacity: Int) {

@@ -1,0 +1,256 @@
+// Packed-weight SGEMM: packing, blocking and threading, shared by every instruction set's micro-kernel
+// (gemm_kernels.h). See vit_gemm.h.
+//
+// B is packed into panels of nr columns (zero-padded on the right), each panel K rows deep, row after row:
+// panel p holds B[k][nr·p .. nr·p+nr−1] at data[p·K·nr + k·nr] (64-byte aligned).
+//
+// Work is split into tasks: ≤ mr·mc_tiles rows × a range of panels; a task walks its K blocks, for each K block its
+// panels, and for each panel its row tiles, so the A block (rows × kc) stays in L2 and each kc × nr slice of B is
+// reused by all row tiles. Tasks are handed out dynamically by the pool (other processes may hold a core).
+//
+// Reproducibility: the K blocking depends on K and the kernel only, and a micro-kernel computes each element from
+// its own row and column alone, so an element of C is the same bits whatever M, the row's position in the batch, the
+// task split or the thread count. This is what makes a batch's rows equal to the same images classified alone.
+//
+// When mr rows lda floats apart map to the same L1 set (lda a multiple of 1024 floats, e.g. K = 3072 in fc2), A
+// blocks are first copied into a per-thread buffer with a harmless row stride, and tasks are made wide to amortise
+// the copy.
+
+#include "vit_gemm.h"
+
+#include "gemm_kernels.h"
+#include "vk_isa.h"
+
+#include <pthread.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef PANELS_PER_TASK
+#define PANELS_PER_TASK 4
+#endif
+
+struct vk_packed {
+    size_t K, N, panels;
+    size_t bytes; // reported by vk_packed_bytes
+    const vk_gemm_kernel *kernel;
+    float *data;
+};
+
+static const vk_gemm_kernel *current_kernel(void) {
+    switch (vk_isa_level()) {
+#ifdef VK_X86
+    case VK_LEVEL_AVX512: return &vk_gemm_kernel_avx512;
+    case VK_LEVEL_AVX2: return &vk_gemm_kernel_avx2;
+#endif
+    default: return &vk_gemm_kernel_portable;
+    }
+}
+
+const char *vk_gemm_kernel_name(void) { return current_kernel()->name; }
+
+static vk_packed *alloc_packed(size_t K, size_t N) {
+    const vk_gemm_kernel *kernel = current_kernel();
+    size_t nr = kernel->nr;
+    size_t panels = (N + nr - 1) / nr;
+    if (K != 0 && panels > SIZE_MAX / 2 / sizeof(float) / nr / K) return NULL; // also keeps +63 below from wrapping
+    size_t bytes = panels * nr * K * sizeof(float);
+    if (bytes == 0) bytes = 64;
+    vk_packed *p = malloc(sizeof *p);
+    if (!p) return NULL;
+    p->data = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!p->data) {
+        free(p);
+        return NULL;
+    }
+    p->K = K;
+    p->N = N;
+    p->panels = panels;
+    p->kernel = kernel;
+    p->bytes = (bytes + 63) / 64 * 64 + sizeof *p;
+    return p;
+}
+
+vk_packed *vk_pack(const float *B, size_t K, size_t N, size_t ldb) {
+    vk_packed *p = alloc_packed(K, N);
+    if (!p) return NULL;
+    size_t nr = p->kernel->nr;
+    for (size_t j = 0; j < p->panels; j++) {
+        size_t c0 = j * nr, w = N - c0 < nr ? N - c0 : nr;
+        float *dst = p->data + j * K * nr;
+        for (size_t k = 0; k < K; k++, dst += nr) {
+            memcpy(dst, B + k * ldb + c0, w * sizeof(float));
+            if (w < nr) memset(dst + w, 0, (nr - w) * sizeof(float));
+        }
+    }
+    return p;
+}
+
+vk_packed *vk_pack_transposed(const float *Bt, size_t K, size_t N, size_t ldbt) {
+    vk_packed *p = alloc_packed(K, N);
+    if (!p) return NULL;
+    size_t nr = p->kernel->nr;
+    for (size_t j = 0; j < p->panels; j++) {
+        size_t c0 = j * nr, w = N - c0 < nr ? N - c0 : nr;
+        float *dst = p->data + j * K * nr;
+        for (size_t k = 0; k < K; k++, dst += nr) {
+            for (size_t c = 0; c < w; c++) dst[c] = Bt[(c0 + c) * ldbt + k];
+            for (size_t c = w; c < nr; c++) dst[c] = 0;
+        }
+    }
+    return p;
+}
+
+void vk_packed_free(vk_packed *p) {
+    if (!p) return;
+    free(p->data);
+    free(p);
+}
+
+size_t vk_packed_bytes(const vk_packed *p) { return p ? p->bytes : 0; }
+size_t vk_packed_rows(const vk_packed *p) { return p ? p->K : 0; }
+size_t vk_packed_cols(const vk_packed *p) { return p ? p->N : 0; }
+
+// ---- Driver --------------------------------------------------------------------------------------------------------
+
+typedef struct {
+    size_t M, K, N;
+    const float *A;
+    size_t lda;
+    const vk_packed *B;
+    float *C;
+    size_t ldc;
+    const float *bias;
+    int accumulate, activation;
+    size_t kc;          // K block
+    size_t mblocks, mc; // row blocks of mc rows (multiple of mr) — the last may be shorter
+    size_t nchunks;     // panel ranges: chunk i holds panels [i·P/nchunks, (i+1)·P/nchunks)
+    size_t a_stride;    // > 0: copy each A block to a buffer with this row stride first
+} gemm_job;
+
+/// Whether mr rows lda floats apart all start in the same L1 set (64-byte lines, 64 sets), so that the
+/// micro-kernel's streams of A keep evicting each other. Two sets (lda ≡ 512 mod 1024) measured fine.
+static int lda_aliases(size_t lda, size_t mr) {
+    uint64_t seen = 0;
+    for (size_t r = 0; r < mr; r++) seen |= (uint64_t)1 << ((r * lda * sizeof(float) / 64) % 64);
+    return __builtin_popcountll(seen) < 2;
+}
+
+/// Per-thread scratch for copied A blocks (grown on demand, freed when the thread exits).
+typedef struct {
+    float *data;
+    size_t floats;
+} scratch;
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+static void scratch_free(void *p) {
+    scratch *s = p;
+    free(s->data);
+    free(s);
+}
+static void scratch_init(void) { pthread_key_create(&scratch_key, scratch_free); }
+static float *scratch_get(size_t floats) {
+    pthread_once(&scratch_once, scratch_init);
+    scratch *s = pthread_getspecific(scratch_key);
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        if (!s) return NULL;
+        if (pthread_setspecific(scratch_key, s) != 0) {
+            free(s);
+            return NULL;
+        }
+    }
+    if (s->floats < floats) {
+        free(s->data);
+        s->floats = 0;
+        s->data = aligned_alloc(64, (floats * sizeof(float) + 63) / 64 * 64);
+        if (!s->data) return NULL;
+        s->floats = floats;
+    }
+    return s->data;
+}
+
+static void gemm_task(void *context, size_t t) {
+    const gemm_job *job = context;
+    const vk_gemm_kernel *kernel = job->B->kernel;
+    size_t mr = kernel->mr, nr = kernel->nr;
+    size_t mb = t / job->nchunks, nb = t % job->nchunks;
+    size_t m0 = mb * job->mc, m1 = m0 + job->mc < job->M ? m0 + job->mc : job->M;
+    size_t P = job->B->panels;
+    size_t p0 = nb * P / job->nchunks, p1 = (nb + 1) * P / job->nchunks;
+    size_t K = job->K, kc = job->kc;
+    const float *bdata = job->B->data;
+    // Copy A blocks when its rows alias in L1 (and the scratch can be had).
+    float *abuf = job->a_stride ? scratch_get((m1 - m0) * job->a_stride) : NULL;
+    for (size_t k0 = 0; k0 < K || (K == 0 && k0 == 0); k0 += kc) {
+        size_t kb = K - k0 < kc ? K - k0 : kc;
+        int first = k0 == 0, last = k0 + kb >= K;
+        int load_c = !first || job->accumulate;
+        for (size_t p = p0; p < p1; p++) {
+            size_t c0 = p * nr, w = job->N - c0 < nr ? job->N - c0 : nr;
+            const float *b = bdata + p * K * nr + k0 * nr;
+            const float *a = job->A + m0 * job->lda + k0;
+            size_t lda = job->lda;
+            if (abuf) {
+                if (p == p0) {
+                    for (size_t i = m0; i < m1; i++)
+                        memcpy(abuf + (i - m0) * job->a_stride, job->A + i * job->lda + k0, kb * sizeof(float));
+                }
+                a = abuf;
+                lda = job->a_stride;
+            }
+            const float *bias = last && job->bias ? job->bias + c0 : NULL;
+            for (size_t i = m0; i < m1; i += mr) {
+                size_t rows = m1 - i < mr ? m1 - i : mr;
+                float *c = job->C + i * job->ldc + c0;
+                kernel->kernel(rows, kb, a + (i - m0) * lda, lda, b, c, job->ldc, w, load_c, bias);
+                if (last && job->activation) vk_activate_rows(c, rows, w, job->ldc, job->activation);
+            }
+        }
+        if (K == 0) break;
+    }
+}
+
+void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc, const float *bias,
+                    int accumulate, int activation, int threads) {
+    if (!B || M == 0 || B->N == 0) return;
+    const vk_gemm_kernel *kernel = B->kernel;
+    size_t mr = kernel->mr, mc_max = kernel->mr * kernel->mc_tiles;
+    gemm_job job = {.M = M, .K = B->K, .N = B->N, .A = A, .lda = lda, .B = B, .C = C, .ldc = ldc, .bias = bias,
+                    .accumulate = accumulate, .activation = activation};
+    if (job.activation != VK_ACT_GELU_ERF && job.activation != VK_ACT_GELU_TANH) job.activation = VK_ACT_NONE;
+    size_t K = B->K, P = B->panels;
+    // The K block depends on K and the kernel only (never on M or the threads): see "Reproducibility" above.
+    size_t kblocks = (K + kernel->kc_max - 1) / kernel->kc_max;
+    job.kc = kblocks ? (K + kblocks - 1) / kblocks : 1;
+    // Threads: none beyond what ~1 MFLOP each can keep busy (waking a worker costs microseconds).
+    double flops = 2.0 * (double)M * (double)K * (double)B->N;
+    if (threads < 1) threads = 1;
+    if (threads > 1 && flops < 2e6 * threads) threads = flops < 4e6 ? 1 : (int)(flops / 2e6);
+    // Row blocks: ≤ mc_max rows each, whole micro-tiles.
+    size_t tiles = (M + mr - 1) / mr;
+    size_t mblocks = (tiles + mc_max / mr - 1) / (mc_max / mr);
+    // Panel chunks: ~PANELS_PER_TASK panels of 32 columns each (one per thread when A is copied), a multiple of the
+    // thread count when there are enough panels.
+    size_t T = (size_t)threads;
+    int copy_a = K > 128 && lda_aliases(lda, mr);
+    size_t per_task = PANELS_PER_TASK * 32 / kernel->nr;
+    size_t nchunks = copy_a ? 1 : (P + per_task - 1) / per_task;
+    if (T > 1) {
+        if (P >= T) nchunks = (nchunks + T - 1) / T * T;
+        else nchunks = P;
+        if (nchunks > P) nchunks = P;
+        // Too few tasks to keep T threads busy: split rows further.
+        while (mblocks * nchunks < 2 * T && mblocks < tiles) mblocks++;
+    }
+    job.mc = (tiles + mblocks - 1) / mblocks * mr;
+    job.mblocks = (M + job.mc - 1) / job.mc;
+    job.nchunks = nchunks;
+    job.a_stride = copy_a ? kernel->kc_max + 16 : 0; // mr rows then fall in mr different L1 sets
+    size_t tasks = job.mblocks * job.nchunks;
+    if (threads <= 1 || tasks == 1) {
+        for (size_t t = 0; t < tasks; t++) gemm_task(&job, t);
+    } else {
+        vk_parallel_tasks(tasks, threads, gemm_task, &job);
+    }
+}

@@ -1,0 +1,91 @@
+// The packed GEMM's AVX2 + FMA micro-kernel: a 6 × 16 tile of C in 12 ymm accumulators; per k, 2 ymm loads of B and
+// 6 broadcasts of A feeding 12 FMAs (the shape of BLIS's and OpenBLAS's Haswell kernels: 12 accumulators cover the
+// FMA latency × throughput of two 256-bit pipes). See gemm_kernels.h for the contract, gemm.c for the driver.
+
+#include "gemm_kernels.h"
+#include "vk_isa.h"
+
+#ifdef VK_X86
+#include <immintrin.h>
+
+#define MR 6
+#define NR 16
+
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+
+/// R is a compile-time constant in every instantiation, so acc[] lives in registers. `full`: all 16 columns valid
+/// (plain loads and stores); otherwise m0/m1 mask the valid lanes.
+static inline __attribute__((always_inline)) void tile(const int R, size_t kc, const float *a, size_t lda,
+                                                       const float *b, float *c, size_t ldc, int full, __m256i m0,
+                                                       __m256i m1, int load_c, const float *bias) {
+    __m256 acc0[MR], acc1[MR];
+    for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
+    for (size_t k = 0; k < kc; k++) {
+        __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
+        for (int r = 0; r < R; r++) {
+            __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+            acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
+            acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
+        }
+    }
+    if (full) {
+        if (load_c) {
+            for (int r = 0; r < R; r++) {
+                acc0[r] = _mm256_add_ps(acc0[r], _mm256_loadu_ps(c + r * ldc));
+                acc1[r] = _mm256_add_ps(acc1[r], _mm256_loadu_ps(c + r * ldc + 8));
+            }
+        }
+        if (bias) {
+            __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+            for (int r = 0; r < R; r++) {
+                acc0[r] = _mm256_add_ps(acc0[r], bias0);
+                acc1[r] = _mm256_add_ps(acc1[r], bias1);
+            }
+        }
+        for (int r = 0; r < R; r++) {
+            _mm256_storeu_ps(c + r * ldc, acc0[r]);
+            _mm256_storeu_ps(c + r * ldc + 8, acc1[r]);
+        }
+        return;
+    }
+    if (load_c) {
+        for (int r = 0; r < R; r++) {
+            acc0[r] = _mm256_add_ps(acc0[r], _mm256_maskload_ps(c + r * ldc, m0));
+            acc1[r] = _mm256_add_ps(acc1[r], _mm256_maskload_ps(c + r * ldc + 8, m1));
+        }
+    }
+    if (bias) {
+        __m256 bias0 = _mm256_maskload_ps(bias, m0), bias1 = _mm256_maskload_ps(bias + 8, m1);
+        for (int r = 0; r < R; r++) {
+            acc0[r] = _mm256_add_ps(acc0[r], bias0);
+            acc1[r] = _mm256_add_ps(acc1[r], bias1);
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        _mm256_maskstore_ps(c + r * ldc, m0, acc0[r]);
+        _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);
+    }
+}
+
+static void kernel(size_t rows, size_t kc, const float *a, size_t lda, const float *b, float *c, size_t ldc, size_t w,
+                   int load_c, const float *bias) {
+    int full = w >= NR;
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), lanes);
+    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w - 8), lanes);
+#define CASE(R)                                                                                                       \
+    case R: tile(R, kc, a, lda, b, c, ldc, full, m0, m1, load_c, bias); break;
+    switch (rows) {
+        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
+    default: __builtin_trap();
+    }
+#undef CASE
+}
+
+#pragma clang attribute pop
+
+// K block: a 384 × 16 slice of B is 24 KB, within a 32 KB L1 (Zen 3) with room for the A streams.
+const vk_gemm_kernel vk_gemm_kernel_avx2 = {
+    .name = "avx2 6x16", .mr = MR, .nr = NR, .kc_max = 384, .mc_tiles = 32, .kernel = kernel};
+
+#endif
