@@ -1,0 +1,66 @@
+import Foundation
+import Testing
+
+@testable import ViTKit
+
+/// The reproducibility guarantee: an image's logits and attention probabilities are the same bits whether it is
+/// classified alone or in a batch of any size and position, with any thread count — on whichever kernel path this
+/// process runs (CI runs the suite on every path: `VITCLASSIFY_ISA`).
+@Suite("Same bits whatever the batch or threads", .serialized)
+struct BatchInvarianceTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let name: String
+        let path: String
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] =
+        Fixtures.models.map { Case(name: $0.name, path: $0.dir) }
+        + [Case(name: "default model", path: DefaultModelTests.modelPath)]
+
+    /// Deterministic inputs in roughly the range preprocessing produces (SplitMix64).
+    static func inputs(count: Int, size: Int, seed: UInt64) -> [[Float]] {
+        var state = seed
+        func next() -> UInt64 {
+            state &+= 0x9E37_79B9_7F4A_7C15
+            var z = state
+            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+            return z ^ (z >> 31)
+        }
+        return (0..<count).map { _ in (0..<size).map { _ in Float(next() >> 40) / Float(1 << 22) - 2 } }
+    }
+
+    static func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }
+
+    @Test("random batches (1–16 images, any positions) on 1–4 threads equal each image alone", arguments: cases)
+    func randomBatches(c: Case) throws {
+        let classifier = try Classifier(modelPath: c.path)
+        let a = classifier.model.architecture
+        let images = Self.inputs(count: 6, size: a.channels * a.imageHeight * a.imageWidth, seed: UInt64(c.name.count))
+        defer { Classifier.setThreads(nil) }
+
+        // Each image alone, on one thread.
+        Classifier.setThreads(1)
+        let alone = images.map { image in
+            let (logits, recorder) = classifier.logits(preprocessed: [image], attention: true)
+            return (logits: Self.bits(logits[0]), attention: Self.bits(recorder!.attention(image: 0).flatMap { $0.flatMap { $0 } }))
+        }
+
+        var rng = SystemRandomNumberGenerator()
+        for trial in 0..<8 {
+            let size = Int.random(in: 1...16, using: &rng), threads = 1 + trial % 4
+            let picks = (0..<size).map { _ in Int.random(in: 0..<images.count, using: &rng) }
+            Classifier.setThreads(threads)
+            let (logits, recorder) = classifier.logits(preprocessed: picks.map { images[$0] }, attention: true)
+            for (position, image) in picks.enumerated() {
+                // Compared as Bools: a failure names the case without printing thousands of values.
+                let sameLogits = Self.bits(logits[position]) == alone[image].logits
+                #expect(sameLogits, "image \(image) at \(position) of \(size), \(threads) threads: logits differ")
+                let attention = Self.bits(recorder!.attention(image: position).flatMap { $0.flatMap { $0 } })
+                let sameAttention = attention == alone[image].attention
+                #expect(sameAttention, "image \(image) at \(position) of \(size), \(threads) threads: attention differs")
+            }
+        }
+    }
+}
