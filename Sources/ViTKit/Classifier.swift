@@ -45,12 +45,15 @@ public final class Classifier: @unchecked Sendable {
 
     /// How the forward pass runs here: kernel path, GEMM micro-kernel, threads, CPU.
     public static var engineDescription: String {
-        "\(kernelPath) path (packed GEMM \(Kernels.gemmKernel); attention: OpenBLAS), \(Compute.threads) threads; "
+        "\(kernelPath) path (packed GEMM \(gemmKernel); attention: OpenBLAS), \(Compute.threads) threads; "
             + "CPU \(cpuModel); \(BLAS.configuration)"
     }
 
     /// The kernel path every layer runs on: `avx512`, `avx2` or `fallback` (narrowed by `VITCLASSIFY_ISA`).
     public static var kernelPath: String { Kernels.instructionSet }
+
+    /// The GEMM micro-kernel in use, e.g. `avx2 6x16`.
+    public static var gemmKernel: String { Kernels.gemmKernel }
 
     /// The CPU's model name.
     public static var cpuModel: String { Kernels.cpuModel }

@@ -69,7 +69,9 @@ struct Bench: ParsableCommand {
                 throughput:   \(String(format: "%.1f", 1000 / median)) images/s, \(String(format: "%.1f", gflops)) GFLOP/s
                 peak RSS:     \(String(format: "%.1f", peakRSS)) MB
                 cold start:   \(cold.map { String(format: "%.1f ms", $0) } ?? "not measured")
+                engine:       \(Classifier.engineDescription)
                 """)
+            return
         }
         print(
             JSONValue.object([
@@ -77,6 +79,8 @@ struct Bench: ParsableCommand {
                 ("iterations", .int(iterations)), ("ms_per_image_median", .double(median)), ("ms_per_image_min", .double(best)),
                 ("images_per_second", .double(1000 / median)), ("gflops_per_second", .double(gflops)),
                 ("peak_rss_mb", .double(peakRSS)), ("cold_start_ms", cold.map(JSONValue.double) ?? .null),
+                ("kernel_path", .string(Classifier.kernelPath)), ("gemm_kernel", .string(Classifier.gemmKernel)),
+                ("cpu_model", .string(Classifier.cpuModel)),
             ]).rendered)
     }
 

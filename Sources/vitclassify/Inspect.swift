@@ -51,6 +51,8 @@ struct Inspect: ParsableCommand {
                 ("parameters", .int(header.tensors.values.map(\.elementCount).reduce(0, +))),
                 ("gmacs", .double(Double(a.macsPerImage) / 1e9)), ("dtypes", .array(info.dtypes.map(JSONValue.string))),
                 ("notes", .array(info.notes.map(JSONValue.string))),
+                ("kernel_path", .string(Classifier.kernelPath)), ("gemm_kernel", .string(Classifier.gemmKernel)),
+                ("cpu_model", .string(Classifier.cpuModel)), ("threads", .int(Classifier.threads)),
             ]
             if tensors {
                 members.append(

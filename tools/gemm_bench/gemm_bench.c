@@ -9,6 +9,85 @@
 #include <time.h>
 
 #include "vit_gemm.h"
+#include "vit_kernels.h"
+
+#include <pthread.h>
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
+// ---- FMA peak: independent FMA chains (no loads), timed on 1 and 2 threads: the ceiling for any sgemm here. -------
+
+#define CHAINS 12
+#if defined(__x86_64__)
+__attribute__((target("avx2,fma"))) static double fma256(long iterations) {
+    __m256 acc[CHAINS], x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f);
+    for (int i = 0; i < CHAINS; i++) acc[i] = _mm256_set1_ps((float)i);
+    for (long n = 0; n < iterations; n++)
+        for (int i = 0; i < CHAINS; i++) acc[i] = _mm256_fmadd_ps(acc[i], x, y);
+    float sum = 0;
+    for (int i = 0; i < CHAINS; i++) sum += acc[i][0];
+    return sum;
+}
+__attribute__((target("avx512f"))) static double fma512(long iterations) {
+    __m512 acc[CHAINS], x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long n = 0; n < iterations; n++)
+        for (int i = 0; i < CHAINS; i++) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+    float sum = 0;
+    for (int i = 0; i < CHAINS; i++) sum += acc[i][0];
+    return sum;
+}
+#endif
+
+typedef struct {
+    int width;
+    long iterations;
+    double sink;
+} peak_job;
+
+static void *peak_thread(void *p) {
+    peak_job *job = p;
+#if defined(__x86_64__)
+    job->sink = job->width == 512 ? fma512(job->iterations) : fma256(job->iterations);
+#endif
+    return NULL;
+}
+
+static double now(void);
+
+/// GFLOP/s of `threads` threads each running FMA chains of `width` bits (best of 5).
+static double fma_gflops(int width, int threads) {
+    long iterations = 20000000;
+    double best = 0;
+    for (int round = 0; round < 5; round++) {
+        pthread_t t[8];
+        peak_job jobs[8];
+        double t0 = now();
+        for (int i = 0; i < threads; i++) {
+            jobs[i] = (peak_job){width, iterations, 0};
+            pthread_create(&t[i], NULL, peak_thread, &jobs[i]);
+        }
+        for (int i = 0; i < threads; i++) pthread_join(t[i], NULL);
+        double gflops = 2.0 * CHAINS * (width / 32) * iterations * threads / (now() - t0) * 1e-9;
+        if (gflops > best) best = gflops;
+    }
+    return best;
+}
+
+static void print_fma_peak(void) {
+    printf("CPU: %s\n", vk_cpu_model());
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("fma")) {
+        printf("no FMA\n");
+        return;
+    }
+    for (int threads = 1; threads <= 2; threads++) {
+        printf("FMA peak, %d thread%s: 256-bit %.1f GFLOP/s", threads, threads > 1 ? "s" : "", fma_gflops(256, threads));
+        if (__builtin_cpu_supports("avx512f")) printf(", 512-bit %.1f GFLOP/s", fma_gflops(512, threads));
+        printf("\n");
+    }
+}
 
 static double now(void) {
     struct timespec ts;
@@ -48,21 +127,23 @@ int main(int argc, char **argv) {
     int threads = 2, rounds = 7;
     double block_ms = 60, blas_cooldown_ms = 120;
     const char *only = NULL;
+    int peak = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--threads") && i + 1 < argc) threads = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) rounds = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--block-ms") && i + 1 < argc) block_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--cooldown-ms") && i + 1 < argc) blas_cooldown_ms = atof(argv[++i]);
         else if (!strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+        else if (!strcmp(argv[i], "--peak")) peak = 1;
         else {
-            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--block-ms MS] [--cooldown-ms MS] [--only SUBSTRING]\n",
+            fprintf(stderr, "usage: %s [--threads N] [--rounds N] [--block-ms MS] [--cooldown-ms MS] [--only SUBSTRING] [--peak]\n",
                     argv[0]);
             return 2;
         }
     }
-    if (!vk_gemm_supported()) {
-        fprintf(stderr, "this CPU has no AVX-512: vk_gemm_packed is unavailable\n");
-        return 1;
+    if (peak) {
+        print_fma_peak();
+        return 0;
     }
     static const shape shapes[] = {
         {"B/16 b1 qkv", 197, 768, 2304},   {"B/16 b1 proj", 197, 768, 768},   {"B/16 b1 fc1", 197, 768, 3072},
@@ -78,6 +159,8 @@ int main(int argc, char **argv) {
     loadavg(load, sizeof load);
     printf("threads %d, %d rounds of %.0f ms per side (best / median GFLOP/s); loadavg at start: %s\n", threads, rounds,
            block_ms, load);
+    printf("CPU: %s; packed GEMM path %s, micro-kernel %s (VITCLASSIFY_ISA narrows it)\n", vk_cpu_model(),
+           vk_instruction_set(), vk_gemm_kernel_name());
     printf("OpenBLAS: %s\n", openblas_get_config());
     printf("GFLOP/s by wall time (best and median of the rounds), ratio of medians, and GFLOP per CPU-second of all\n"
            "threads (spinning included; 1 core's FMA peak is the ceiling, whatever the load)\n");
