@@ -115,6 +115,9 @@ struct Batch: ParsableCommand {
             classifier: classifier, batchSize: batchSize, readOptions: imageArguments.options, topK: topK,
             attention: overlays != nil, keepImages: overlays != nil)
         var classified = 0, failed = 0
+        // Test hook (BatchTests): VITCLASSIFY_TEST_HOLD=K:FILE pauses once K rows are written, until FILE exists or a signal.
+        var testHold = ProcessInfo.processInfo.environment["VITCLASSIFY_TEST_HOLD"]?
+            .firstMatch(of: /^(?<rows>\d+):(?<release>.+)$/)?.output
         try runner.run(paths, shouldStop: { Interruption.requested }) { outcomes in
             var text = ""
             for outcome in outcomes {
@@ -144,6 +147,10 @@ struct Batch: ParsableCommand {
             }
             try sink.write(text)
             progress.update(done: classified + failed, failed: failed)
+            if let hold = testHold, let rows = Int(hold.rows), classified + failed >= rows {
+                testHold = nil
+                while !Interruption.requested && !FileManager.default.fileExists(atPath: String(hold.release)) { usleep(1000) }
+            }
         }
         try sink.sync()
         progress.summary(classified: classified, failed: failed)

@@ -108,29 +108,37 @@ struct AttentionTests {
         #expect(heat.max()! <= 1 && heat.max()! > 0.99)
     }
 
-    @Test("the CLI writes overlays as PNG files, atomically, and never over the input")
-    func cliOverlay() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vit-overlay-\(getpid())")
+    /// Writes a 301×217 image (short side under 224) into `directory` and runs the CLI on it with --overlay (a 602×434
+    /// overlay) and --overlay-heads (3 heads → 2 columns, 2 rows, 4-pixel gaps); returns the three paths.
+    static func writeOverlays(in directory: URL) throws -> (input: String, overlay: String, heads: String) {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: directory) }
-        // A 301×217 image (short side under 224) → a 602×434 overlay.
         var pixels = [UInt8](repeating: 0, count: 301 * 217 * 3)
         for i in pixels.indices { pixels[i] = UInt8((i * 7 + i / 903) % 256) }
         let input = directory.appendingPathComponent("input.png").path
         try PNGEncoder.write(RGBImage(width: 301, height: 217, pixels: pixels), to: input)
-        let model = Fixtures.models.first { $0.name == "hf_vit" }!.dir
         let out = directory.appendingPathComponent("overlay.png").path, heads = directory.appendingPathComponent("heads.png").path
-        var command = try Classify.parse([
-            input, "--model", model, "--overlay", out, "--overlay-heads", heads, "--attention-map", "last", "--format", "json",
+        let command = try Classify.parse([
+            input, "--model", overlayModel, "--overlay", out, "--overlay-heads", heads, "--attention-map", "last", "--format",
+            "json",
         ])
         try command.run()
+        return (input, out, heads)
+    }
+
+    static let overlayModel = Fixtures.models.first { $0.name == "hf_vit" }!.dir
+
+    @Test("the CLI writes overlays as PNG files, atomically, and never over the input")
+    func cliOverlay() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vit-overlay-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let (input, out, heads) = try Self.writeOverlays(in: directory)
+        let model = Self.overlayModel
         let overlay = try PNGDecoder.read(out)
         #expect(overlay.width == 602 && overlay.height == 434)
         let grid = try PNGDecoder.read(heads)  // 3 heads → 2 columns, 2 rows, 4-pixel gaps
         #expect(grid.width == 2 * 602 + 4 && grid.height == 2 * 434 + 4)
-        try PythonImaging.expectPillowReads(out, width: 602, height: 434)
         // An existing file is kept without --force; the input is never overwritten.
-        command = try Classify.parse([input, "--model", model, "--overlay", out])
+        var command = try Classify.parse([input, "--model", model, "--overlay", out])
         #expect(throws: ViTError.self) { try command.run() }
         command = try Classify.parse([input, "--model", model, "--overlay", input, "--force"])
         #expect(throws: ViTError.refusingToOverwrite(path: input, reason: "it is an input file")) { try command.run() }
@@ -143,28 +151,52 @@ struct AttentionTests {
         var status = stat()
         #expect(stat("/dev/null", &status) == 0 && (status.st_mode & S_IFMT) == S_IFCHR)
     }
+
+    @Test(
+        "Pillow reads the overlays the CLI writes",
+        .enabled(
+            if: PythonImaging.required || PythonImaging.available,
+            "needs Pillow (python3 -c 'import PIL'); .ci/run installs it and sets VITCLASSIFY_REQUIRE_PILLOW=1"))
+    func pillowReadsOverlay() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("vit-overlay-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        try #require(PythonImaging.available, "VITCLASSIFY_REQUIRE_PILLOW is set, but python3 cannot import PIL")
+        let (_, out, heads) = try Self.writeOverlays(in: directory)
+        try PythonImaging.expectPillowReads(out, width: 602, height: 434)
+        try PythonImaging.expectPillowReads(heads, width: 2 * 602 + 4, height: 2 * 434 + 4)
+    }
 }
 
-/// Checks a PNG with Pillow (`python3 -c "from PIL import Image"`), which `.ci/run` installs from PyPI.
+/// Checks PNGs with Pillow (`python3 -c "from PIL import Image"`), which `.ci/run` installs from PyPI.
 enum PythonImaging {
-    static func expectPillowReads(_ path: String, width: Int, height: Int) throws {
+    /// Set by `.ci/run`: there Pillow must be installed, and a test that needs it fails rather than being skipped.
+    static let required = ProcessInfo.processInfo.environment["VITCLASSIFY_REQUIRE_PILLOW"] != nil
+
+    /// Whether `python3 -c 'import PIL'` succeeds here.
+    static let available: Bool = (try? python(["import PIL"]).status) == 0
+
+    /// Runs `python3 -c SCRIPT ARGUMENTS…`; returns its exit status, standard output and standard error.
+    static func python(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [
-            "python3", "-c",
+        process.arguments = ["python3", "-c"] + arguments
+        let output = Pipe(), errors = Pipe()
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        // Pillow prints little: reading one pipe to its end cannot block on the other filling up.
+        let stdout = output.fileHandleForReading.readDataToEndOfFile()
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func expectPillowReads(_ path: String, width: Int, height: Int) throws {
+        let (status, output, errors) = try python([
             "import sys; from PIL import Image; im = Image.open(sys.argv[1]); im.load(); print(im.size[0], im.size[1], im.mode)",
             path,
-        ]
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = Pipe()
-        try process.run()
-        process.waitUntilExit()
-        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        if process.terminationStatus != 0 && ProcessInfo.processInfo.environment["VITCLASSIFY_REQUIRE_PILLOW"] == nil {
-            // Pillow is not installed here: .ci/run installs it and sets VITCLASSIFY_REQUIRE_PILLOW=1.
-            return
-        }
+        ])
+        #expect(status == 0, "Pillow could not read \(path): \(errors)")
         #expect(output.trimmingCharacters(in: .whitespacesAndNewlines) == "\(width) \(height) RGB")
     }
 }

@@ -205,41 +205,56 @@ struct BatchTests {
 
 @Suite("Batch runs interrupted for real")
 struct BatchInterruptionTests {
-    /// A folder of many small PNGs so that a run lasts long enough to be interrupted.
-    static func manyImages() throws -> ImageDirectory {
+    /// A folder of `count` small PNGs, `img-00000.png` …
+    static func manyImages(_ count: Int) throws -> ImageDirectory {
         let d = try ImageDirectory(name: "many")
         let names = ["rgb8_32x32", "pal8_32x32", "gray8_45x61", "rgba8_45x61", "rgb8_37x23"]
-        for i in 0..<500 { try d.copy(names[i % names.count], as: String(format: "img-%05d.png", i)) }
+        for i in 0..<count { try d.copy(names[i % names.count], as: String(format: "img-%05d.png", i)) }
         return d
     }
 
-    func run(_ arguments: [String], killWith signal: Int32? = nil, output: String) throws -> Int32 {
-        try CLI.run(arguments) { process in
-            guard let signal else { return }
-            // Wait for the first rows, then interrupt.
-            while process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0) < 2000 {
-                usleep(200)
-            }
-            kill(process.processIdentifier, signal)
-        }.status
+    /// The complete lines of a file so far (0 while it does not exist).
+    static func completeLines(_ path: String) -> Int {
+        (FileManager.default.contents(atPath: path) ?? Data()).count(where: { $0 == UInt8(ascii: "\n") })
+    }
+
+    /// The environment of a run that holds (the batch command's test hook) once `rows` rows are written, until it is
+    /// signalled or the file `release` appears.
+    static func hold(after rows: Int, release: String) -> [String: String] {
+        ["VITCLASSIFY_TEST_HOLD": "\(rows):\(release)"]
     }
 
     @Test("SIGKILL or Ctrl-C mid-run, then --resume: the file equals an uninterrupted run's", arguments: [SIGKILL, SIGINT])
     func interruptAndResume(signal: Int32) throws {
-        let d = try Self.manyImages()
+        let images = 40, held = 10
+        let d = try Self.manyImages(images)
         let model = Fixtures.models.first { $0.name == "timm_vit" }!.dir
         let full = d.file("full.csv"), partial = d.file("partial.csv")
         let common = ["batch", d.path, "--model", model, "--batch-size", "1", "--threads", "1"]
-        #expect(try run(common + ["--output", full], output: full) == 0)
+        #expect(try CLI.run(common + ["--output", full]).status == 0)
         let expected = try Data(contentsOf: URL(fileURLWithPath: full))
-        let status = try run(common + ["--output", partial], killWith: signal, output: partial)
+        #expect(Self.completeLines(full) == 1 + images)
+        // The run holds after `held` rows (no release file is ever made): the signal lands mid-run, whatever the speed.
+        let outcome = try CLI.run(
+            common + ["--output", partial], environment: Self.hold(after: held, release: d.file("never"))
+        ) { process in
+            while process.isRunning && Self.completeLines(partial) < 1 + held { usleep(1000) }
+            kill(process.processIdentifier, signal)
+        }
+        if signal == SIGINT {
+            #expect(outcome.reason == .exit && outcome.status == 130, "\(outcome.stderr)")
+            #expect(outcome.stderr.contains("interrupted: \(held) of \(images) images written"))
+        } else {
+            #expect(outcome.reason == .uncaughtSignal && outcome.status == SIGKILL)
+        }
+        // Killed mid-way: exactly the header and the first `held` rows of the uninterrupted run.
         let interrupted = try Data(contentsOf: URL(fileURLWithPath: partial))
-        #expect(interrupted.count < expected.count, "the run finished before it could be interrupted")
-        if signal == SIGINT { #expect(status == 130) }
-        // Only complete rows, or at most a last row cut short by SIGKILL (which --resume drops).
-        let completeRows = interrupted.lastIndex(of: UInt8(ascii: "\n")).map { interrupted[...$0] } ?? Data()
-        #expect(expected.starts(with: completeRows))
-        #expect(try run(common + ["--output", partial, "--resume"], output: partial) == 0)
+        let cut = try #require(expected.indices.filter { expected[$0] == UInt8(ascii: "\n") }.dropFirst(held).first)
+        #expect(interrupted == expected[...cut])
+        #expect(interrupted.count < expected.count)
+        let resumed = try CLI.run(common + ["--output", partial, "--resume"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        #expect(resumed.stderr.contains("resuming: \(held) images already in \(partial), \(images - held) to go"))
         #expect(try Data(contentsOf: URL(fileURLWithPath: partial)) == expected)
     }
 }
@@ -248,8 +263,8 @@ struct BatchInterruptionTests {
 struct BatchFaultTests {
     static let model = Fixtures.models.first { $0.name == "timm_vit" }!.dir
 
-    func run(_ arguments: [String], whileRunning: ((Process) throws -> Void)? = nil) throws -> (status: Int32, stderr: String) {
-        let outcome = try CLI.run(arguments, whileRunning: whileRunning)
+    func run(_ arguments: [String]) throws -> (status: Int32, stderr: String) {
+        let outcome = try CLI.run(arguments)
         return (outcome.status, outcome.stderr)
     }
 
@@ -277,22 +292,33 @@ struct BatchFaultTests {
 
     @Test("a file deleted while the run is under way gets an error row")
     func deletedMidRun() throws {
-        let d = try BatchInterruptionTests.manyImages()
-        let out = d.file("rows.csv"), victim = d.file("img-00450.png")
-        let (status, _) = try run(["batch", d.path, "--model", Self.model, "--batch-size", "1", "--output", out, "--quiet"]) {
-            process in
-            while process.isRunning && ((try? FileManager.default.attributesOfItem(atPath: out)[.size] as? Int) ?? 0) < 200 {
-                usleep(200)
-            }
+        let d = try BatchInterruptionTests.manyImages(40)
+        let out = d.file("rows.csv"), victim = d.file("img-00030.png"), release = d.file("release")
+        // The run holds after its first row (test hook) while the victim is deleted, far ahead of what was read.
+        let outcome = try CLI.run(
+            ["batch", d.path, "--model", Self.model, "--batch-size", "1", "--output", out, "--quiet"],
+            environment: BatchInterruptionTests.hold(after: 1, release: release)
+        ) { process in
+            defer { _ = FileManager.default.createFile(atPath: release, contents: nil) }
+            while process.isRunning && BatchInterruptionTests.completeLines(out) < 2 { usleep(1000) }
+            #expect(BatchInterruptionTests.completeLines(out) == 2)  // the header and one row: mid-run
             try FileManager.default.removeItem(atPath: victim)
         }
-        #expect(status == 2)
+        #expect(outcome.status == 2)
         let text = try String(contentsOfFile: out, encoding: .utf8)
-        #expect(text.contains("img-00450.png,,,,,,,,,,,,,,,") && text.contains("No such file"))
-        #expect(text.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 501)
+        #expect(text.contains("img-00030.png,,,,,,,,,,,,,,,") && text.contains("No such file"))
+        #expect(text.components(separatedBy: "\r\n").filter { !$0.isEmpty }.count == 41)
     }
 
-    @Test("a full disk stops the run with a clear message and exit status 1")
+    /// /dev/full, where every write fails with ENOSPC (Linux): a character device, not a file --force would create.
+    static let hasDevFull: Bool = {
+        var status = stat()
+        return stat("/dev/full", &status) == 0 && (status.st_mode & S_IFMT) == S_IFCHR
+    }()
+
+    @Test(
+        "a full disk stops the run with a clear message and exit status 1",
+        .enabled(if: hasDevFull, "needs the /dev/full device"))
     func diskFull() throws {
         let d = try ImageDirectory.mixed()
         let (status, stderr) = try run(["batch", d.path, "--model", Self.model, "--output", "/dev/full", "--force", "--quiet"])

@@ -91,14 +91,18 @@ enum CLI {
 
     struct Outcome {
         let status: Int32
+        /// `.uncaughtSignal` when a signal ended the process (then `status` is the signal's number).
+        let reason: Process.TerminationReason
         let stdout: Data
         let stderr: String
     }
 
-    /// Runs the binary with `arguments` (in `directory` if given), calls `whileRunning` once it has started, and
-    /// returns its exit status and output. The output goes through files, so neither stream can block the other.
+    /// Runs the binary with `arguments` (in `directory` if given, with `environment` added to this process's), calls
+    /// `whileRunning` once it has started, and returns its exit status and output. The output goes through files, so
+    /// neither stream can block the other.
     static func run(
-        _ arguments: [String], in directory: URL? = nil, whileRunning: ((Process) throws -> Void)? = nil
+        _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
+        whileRunning: ((Process) throws -> Void)? = nil
     ) throws -> Outcome {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("vit-cli-\(UUID().uuidString)")
         let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
@@ -108,13 +112,16 @@ enum CLI {
         process.executableURL = binary
         process.arguments = arguments
         if let directory { process.currentDirectoryURL = directory }
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
         try process.run()
         try whileRunning?(process)
         process.waitUntilExit()
         return Outcome(
-            status: process.terminationStatus, stdout: try Data(contentsOf: outURL),
+            status: process.terminationStatus, reason: process.terminationReason, stdout: try Data(contentsOf: outURL),
             stderr: String(decoding: try Data(contentsOf: errURL), as: UTF8.self))
     }
 }
