@@ -126,6 +126,7 @@ typedef struct {
     size_t mblocks, mc; // row blocks of mc rows (multiple of mr) — the last may be shorter
     size_t nchunks;     // panel ranges: chunk i holds panels [i·P/nchunks, (i+1)·P/nchunks)
     size_t a_stride;    // > 0: copy each A block to a buffer with this row stride first
+    int pack_a;         // pack each A block into mr-interleaved micro-panels (kernel->packed_a)
 } gemm_job;
 
 /// Whether mr rows lda floats apart all start in the same L1 set (64-byte lines, 64 sets), so that the
@@ -180,8 +181,10 @@ static void gemm_task(void *context, size_t t) {
     size_t p0 = nb * P / job->nchunks, p1 = (nb + 1) * P / job->nchunks;
     size_t K = job->K, kc = job->kc;
     const float *bdata = job->B->data;
-    // Copy A blocks when its rows alias in L1 (and the scratch can be had).
-    float *abuf = job->a_stride ? scratch_get((m1 - m0) * job->a_stride) : NULL;
+    // Copy A blocks when its rows alias in L1, or pack them for a packed-A kernel (and the scratch can be had).
+    size_t tiles = (m1 - m0 + mr - 1) / mr;
+    float *abuf = job->pack_a ? scratch_get(tiles * mr * kc) : job->a_stride ? scratch_get((m1 - m0) * job->a_stride) : NULL;
+    int pack_a = job->pack_a && abuf;
     for (size_t k0 = 0; k0 < K || (K == 0 && k0 == 0); k0 += kc) {
         size_t kb = K - k0 < kc ? K - k0 : kc;
         int first = k0 == 0, last = k0 + kb >= K;
@@ -191,7 +194,19 @@ static void gemm_task(void *context, size_t t) {
             const float *b = bdata + p * K * nr + k0 * nr;
             const float *a = job->A + m0 * job->lda + k0;
             size_t lda = job->lda;
-            if (abuf) {
+            if (pack_a) {
+                // Tile t's micro-panel at abuf + t·mr·kb: A[i][k0 + k] at [k·mr + (i − tile start)].
+                if (p == p0) {
+                    for (size_t t = 0; t < tiles; t++) {
+                        size_t i0 = m0 + t * mr, rows = m1 - i0 < mr ? m1 - i0 : mr;
+                        float *dst = abuf + t * mr * kb;
+                        for (size_t r = 0; r < rows; r++) {
+                            const float *src = job->A + (i0 + r) * job->lda + k0;
+                            for (size_t k = 0; k < kb; k++) dst[k * mr + r] = src[k];
+                        }
+                    }
+                }
+            } else if (abuf) {
                 if (p == p0) {
                     for (size_t i = m0; i < m1; i++)
                         memcpy(abuf + (i - m0) * job->a_stride, job->A + i * job->lda + k0, kb * sizeof(float));
@@ -203,7 +218,8 @@ static void gemm_task(void *context, size_t t) {
             for (size_t i = m0; i < m1; i += mr) {
                 size_t rows = m1 - i < mr ? m1 - i : mr;
                 float *c = job->C + i * job->ldc + c0;
-                kernel->kernel(rows, kb, a + (i - m0) * lda, lda, b, c, job->ldc, w, load_c, bias);
+                const float *ai = pack_a ? abuf + (i - m0) * kb : a + (i - m0) * lda;
+                kernel->kernel(rows, kb, ai, lda, pack_a, b, c, job->ldc, w, load_c, bias);
                 if (last && job->activation) vk_activate_rows(c, rows, w, job->ldc, job->activation);
             }
         }
@@ -233,7 +249,7 @@ void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, fl
     // Panel chunks: ~PANELS_PER_TASK panels of 32 columns each (one per thread when A is copied), a multiple of the
     // thread count when there are enough panels.
     size_t T = (size_t)threads;
-    int copy_a = K > 128 && lda_aliases(lda, mr);
+    int copy_a = !kernel->packed_a && K > 128 && lda_aliases(lda, mr);
     size_t per_task = PANELS_PER_TASK * 32 / kernel->nr;
     size_t nchunks = copy_a ? 1 : (P + per_task - 1) / per_task;
     if (T > 1) {
@@ -247,6 +263,7 @@ void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, fl
     job.mblocks = (M + job.mc - 1) / job.mc;
     job.nchunks = nchunks;
     job.a_stride = copy_a ? kernel->kc_max + 16 : 0; // mr rows then fall in mr different L1 sets
+    job.pack_a = kernel->packed_a;
     size_t tasks = job.mblocks * job.nchunks;
     if (threads <= 1 || tasks == 1) {
         for (size_t t = 0; t < tasks; t++) gemm_task(&job, t);

@@ -10,20 +10,27 @@
 
 #define MR 6
 #define NR 16
+#ifndef AVX2_KC
+#define AVX2_KC 384
+#endif
+#ifndef AVX2_MC_TILES
+#define AVX2_MC_TILES 32
+#endif
 
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
 
-/// R is a compile-time constant in every instantiation, so acc[] lives in registers. `full`: all 16 columns valid
-/// (plain loads and stores); otherwise m0/m1 mask the valid lanes.
-static inline __attribute__((always_inline)) void tile(const int R, size_t kc, const float *a, size_t lda,
-                                                       const float *b, float *c, size_t ldc, int full, __m256i m0,
-                                                       __m256i m1, int load_c, const float *bias) {
+/// R and PACKED are compile-time constants in every instantiation, so acc[] lives in registers and A's addresses
+/// are immediate offsets. `full`: all 16 columns valid (plain loads and stores); otherwise m0/m1 mask the valid lanes.
+static inline __attribute__((always_inline)) void tile(const int R, const int PACKED, size_t kc, const float *a,
+                                                       size_t lda, const float *b, float *c, size_t ldc, int full,
+                                                       __m256i m0, __m256i m1, int load_c, const float *bias) {
     __m256 acc0[MR], acc1[MR];
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
+#pragma clang loop unroll_count(4)
     for (size_t k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
         for (int r = 0; r < R; r++) {
-            __m256 av = _mm256_broadcast_ss(a + r * lda + k);
+            __m256 av = _mm256_broadcast_ss(PACKED ? a + k * MR + r : a + r * lda + k);
             acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
             acc1[r] = _mm256_fmadd_ps(av, b1, acc1[r]);
         }
@@ -67,14 +74,17 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kc, c
     }
 }
 
-static void kernel(size_t rows, size_t kc, const float *a, size_t lda, const float *b, float *c, size_t ldc, size_t w,
-                   int load_c, const float *bias) {
+static void kernel(size_t rows, size_t kc, const float *a, size_t lda, int a_packed, const float *b, float *c,
+                   size_t ldc, size_t w, int load_c, const float *bias) {
     int full = w >= NR;
     __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), lanes);
     __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w - 8), lanes);
 #define CASE(R)                                                                                                       \
-    case R: tile(R, kc, a, lda, b, c, ldc, full, m0, m1, load_c, bias); break;
+    case R:                                                                                                           \
+        if (a_packed) tile(R, 1, kc, a, lda, b, c, ldc, full, m0, m1, load_c, bias);                                 \
+        else tile(R, 0, kc, a, lda, b, c, ldc, full, m0, m1, load_c, bias);                                          \
+        break;
     switch (rows) {
         CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
     default: __builtin_trap();
@@ -86,6 +96,6 @@ static void kernel(size_t rows, size_t kc, const float *a, size_t lda, const flo
 
 // K block: a 384 × 16 slice of B is 24 KB, within a 32 KB L1 (Zen 3) with room for the A streams.
 const vk_gemm_kernel vk_gemm_kernel_avx2 = {
-    .name = "avx2 6x16", .mr = MR, .nr = NR, .kc_max = 384, .mc_tiles = 32, .kernel = kernel};
+    .name = "avx2 6x16", .mr = MR, .nr = NR, .kc_max = AVX2_KC, .mc_tiles = AVX2_MC_TILES, .packed_a = 1, .kernel = kernel};
 
 #endif

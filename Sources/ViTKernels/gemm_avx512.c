@@ -45,8 +45,9 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kc, c
     }
 }
 
-static void kernel(size_t rows, size_t kc, const float *a, size_t lda, const float *b, float *c, size_t ldc, size_t w,
-                   int load_c, const float *bias) {
+static void kernel(size_t rows, size_t kc, const float *a, size_t lda, int a_packed, const float *b, float *c,
+                   size_t ldc, size_t w, int load_c, const float *bias) {
+    (void)a_packed; // never set: this kernel reads A in place
     __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
     __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
 #define CASE(R)                                                                                                       \

@@ -9,10 +9,12 @@
 
 /// C[0..rows)[0..w) = (load_c ? C : 0) + A[0..rows)[0..kc) · Bpanel[0..kc)[0..nr) (+ bias[0..w) when non-NULL),
 /// summed over k in order, one accumulator per element: each element's result depends only on its own row of A, its
-/// column of B and kc, never on `rows` (1 ≤ rows ≤ mr) or on which thread runs it. A rows are lda floats apart; the
-/// panel is kc rows of nr floats (64-byte aligned, zero-padded past w); only columns [0, w) of C are read or written.
-typedef void (*vk_micro_kernel)(size_t rows, size_t kc, const float *a, size_t lda, const float *b, float *c,
-                                size_t ldc, size_t w, int load_c, const float *bias);
+/// column of B and kc, never on `rows` (1 ≤ rows ≤ mr) or on which thread runs it. The panel is kc rows of nr floats
+/// (64-byte aligned, zero-padded past w); only columns [0, w) of C are read or written.
+/// A: rows lda floats apart, read in place; or, when `a_packed` (only for a kernel with `packed_a`), a micro-panel
+/// packed by gemm.c with A[r][k] at a[k·mr + r].
+typedef void (*vk_micro_kernel)(size_t rows, size_t kc, const float *a, size_t lda, int a_packed, const float *b,
+                                float *c, size_t ldc, size_t w, int load_c, const float *bias);
 
 typedef struct {
     const char *name;
@@ -20,6 +22,7 @@ typedef struct {
     size_t nr;       ///< columns of a packed panel
     size_t kc_max;   ///< K block: a kc × nr slice of B is reused by every row tile of a task
     size_t mc_tiles; ///< row tiles per task at most (the A block, mr·mc_tiles × kc, stays in L2)
+    int packed_a;    ///< A is packed into mr-interleaved micro-panels (one contiguous stream) before the kernel
     vk_micro_kernel kernel;
 } vk_gemm_kernel;
 

@@ -47,8 +47,9 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kc, c
     }
 }
 
-static void kernel(size_t rows, size_t kc, const float *a, size_t lda, const float *b, float *c, size_t ldc, size_t w,
-                   int load_c, const float *bias) {
+static void kernel(size_t rows, size_t kc, const float *a, size_t lda, int a_packed, const float *b, float *c,
+                   size_t ldc, size_t w, int load_c, const float *bias) {
+    (void)a_packed; // never set: this kernel reads A in place
     switch (rows) {
     case 1: tile(1, kc, a, lda, b, c, ldc, w, load_c, bias); break;
     case 2: tile(2, kc, a, lda, b, c, ldc, w, load_c, bias); break;
