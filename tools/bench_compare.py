@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
 """Compare vitclassify with ONNX Runtime and PyTorch eager on ViT-Ti/16, ViT-S/16, ViT-B/16 (224, random weights).
 
-One run measures, for every (model, batch size), the three engines in interleaved ROUNDS:
+One run measures, for every (model, batch size), the engines in interleaved ROUNDS:
 
   vitclassify   `vitclassify bench --model DIR --batch-size B --threads T --iterations N --warmup W
                  --format json --no-cold-start`, a new process per round (its ms_per_image_median is that
-                 round's median; its peak RSS is recorded for the RSS target);
+                 round's median; its peak RSS is recorded for the RSS target; its kernel_path, gemm_kernel and
+                 cpu_model fields go into the report);
+  baselines     (--baseline NAME=COMMAND_PREFIX, repeatable; optional) another vitclassify-like binary, run
+                exactly as vitclassify (COMMAND_PREFIX, split shell-style, + `bench --model DIR ...`), e.g.
+                --baseline "openblas-path=env VITCLASSIFY_NO_PACKED_GEMM=1 /tmp/old-build/release/vitclassify";
+                reported as its ms/img and the ratio vitclassify/baseline;
   ONNX Runtime  CPUExecutionProvider, intra_op_num_threads=T, inter_op_num_threads=1, ORT_SEQUENTIAL,
                 ORT_ENABLE_ALL, on the model exported from timm (tools/make_bench_models.py);
   PyTorch       timm eager model, torch.set_num_threads(T), torch.inference_mode().
@@ -17,6 +22,17 @@ engines so spinning pool threads go idle. Each engine does W warm-up passes then
 (each pass timed on its own, in ms/image); the engine order rotates from round to round. Reported: the median
 over rounds of the per-round medians.
 
+Kernel path (--isa, default native): `--isa avx2` or `--isa fallback` sets VITCLASSIFY_ISA for every
+vitclassify (and baseline) process the script starts (bench, numerics, default-model checks); `native` removes
+VITCLASSIFY_ISA / VITCLASSIFY_NO_PACKED_GEMM from their environment. With `--isa avx2` the PyTorch workers are
+started with ATEN_CPU_CAPABILITY=avx2, MKL_ENABLE_INSTRUCTIONS=AVX2 and ONEDNN_MAX_CPU_ISA=AVX2; every PyTorch
+worker reports what it actually uses (ATen's CPU capability, MKL's and oneDNN's ISA from their verbose output).
+`--isa fallback` narrows vitclassify only. ONNX Runtime cannot be narrowed (MLAS picks its kernels from CPUID,
+no option), so on an AVX-512 CPU its kernels stay AVX-512 and the report says so.
+
+Machine: `tools/gemm_bench/run.sh --peak` is run once (skipped if clang or pkg-config is missing, or the build
+fails) and its measured FMA peak is shown beside vitclassify's GFLOP/s.
+
 Numerics (once per model): a 224x224 PNG is classified by `vitclassify IMG --model DIR --format json
 --top-k 0`, and by timm on the same PNG through timm's own transform from config.json's pretrained_cfg;
 ORT is compared with torch on that preprocessed tensor.
@@ -26,16 +42,26 @@ images/<first sample>.png` process (hyperfine median of --cold-runs, else timed 
 over the 10,000 Fashion-MNIST test images exported once as PNGs to bench-out/fmnist-test/ (images/s from its
 summary line on stderr).
 
+Report: one section per CPU and kernel path, headed `## <cpu model> — <path> path` (+ "(forced)" under
+--isa avx2/fallback) and wrapped in `<!-- bench-section: KEY -->` ... `<!-- /bench-section: KEY -->` (KEY from
+the CPU model and the path). Writing to --out replaces only the section with the same KEY, or appends it;
+everything else in the file (other CPUs' sections, hand-written text, an older unmarked report) is kept.
+
 Usage (from the repository root, after `swift build -c release --scratch-path .build-bench`):
   .venv-tools/bin/python tools/bench_compare.py --threads 2 --rounds 5 --iterations 20 \\
       --models ti,s,b --batches 1,8 --out BENCHMARKS.md
+  .venv-tools/bin/python tools/bench_compare.py --isa avx2 --out BENCHMARKS.md   # AVX2 path section
+  .venv-tools/bin/python tools/bench_compare.py --baseline "old=/tmp/old-build/release/vitclassify" \\
+      --baseline "openblas-path=env VITCLASSIFY_NO_PACKED_GEMM=1 OPENBLAS_CORETYPE=Haswell /tmp/old/vitclassify"
   .venv-tools/bin/python tools/bench_compare.py --quick      # smoke run -> bench-out/BENCHMARKS.quick.md
+  .venv-tools/bin/python tools/bench_compare.py --quick --isa avx2 --out bench-out/BENCHMARKS.test.md
   .venv-tools/bin/python tools/bench_compare.py --from-json bench-out/bench_results.json   # re-render only
 
 Idle-wait (--spin auto, the default): ORT's and PyTorch's pool threads spin while waiting by default, which on
 a machine whose cores are busy with other work can make them several times slower. For each model both the
 spinning default and a non-spinning setting (ORT allow_spinning=0 / OMP_WAIT_POLICY=PASSIVE, each its own
-worker) are probed and the faster one is timed; the report says which. Raw results: bench-out/bench_results.json.
+worker) are probed and the faster one is timed; the report says which. Raw results: bench-out/bench_results.json
+(bench_results.quick.json for --quick; the latest run only: re-render other sections from their own copies).
 """
 
 import argparse
@@ -62,8 +88,15 @@ sys.path.insert(0, TOOLS)
 import make_bench_models as mbm  # noqa: E402  (imports nothing heavy at module level)
 
 BENCH_OUT = os.path.join(REPO, "bench-out")
-ENGINES = ("vitclassify", "ort", "torch")
+TITLE = "# Benchmarks: vitclassify vs ONNX Runtime vs PyTorch eager"
+ENGINES = ("vitclassify", "ort", "torch")  # plus "baseline:NAME" per --baseline, after vitclassify
 ENGINE_NAMES = {"vitclassify": "vitclassify", "ort": "ONNX Runtime", "torch": "PyTorch eager"}
+# --isa: what narrows each engine. vitclassify (and baselines): VITCLASSIFY_ISA; the older VITCLASSIFY_NO_PACKED_GEMM
+# also narrows it (to fallback), so both are removed from the environment the script passes on. PyTorch: ATen's
+# dispatch, MKL and oneDNN each have their own variable. ONNX Runtime: nothing (MLAS dispatches on CPUID).
+VITCLASSIFY_ISA_VARS = ("VITCLASSIFY_ISA", "VITCLASSIFY_NO_PACKED_GEMM")
+TORCH_ISA_ENV = {"avx2": {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}}
+TORCH_ISA_VARS = ("ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS", "ONEDNN_MAX_CPU_ISA")
 # Idle-wait variants of the two in-process engines. Spinning pool threads (ORT's default allow_spinning=1,
 # libgomp's default active wait in PyTorch) are fastest on an idle machine but can be several times slower
 # when other processes compete for the cores; `--spin auto` probes both per model and keeps the faster.
@@ -97,6 +130,50 @@ def _timed(run, x, warmup, iterations):
     return times
 
 
+def _capture_stdout(fn):
+    """What fn() writes to file descriptor 1 (C code included: MKL's and oneDNN's verbose output)."""
+    import ctypes
+    sys.stdout.flush()
+    saved = os.dup(1)
+    with tempfile.TemporaryFile() as tf:
+        os.dup2(tf.fileno(), 1)
+        try:
+            fn()
+        finally:
+            sys.stdout.flush()
+            ctypes.CDLL(None).fflush(None)  # C stdio buffers, before fd 1 points back
+            os.dup2(saved, 1)
+            os.close(saved)
+        tf.seek(0)
+        return tf.read().decode(errors="replace")
+
+
+def _torch_isa(torch):
+    """The instruction sets this PyTorch process really uses: ATen's dispatch level, and MKL's (sgemm: the linear
+    layers) and oneDNN's (the patch-embedding convolution) as their verbose modes print them on first use."""
+    res = {"aten_capability": str(torch.backends.cpu.get_cpu_capability()),
+           "env": {k: os.environ[k] for k in TORCH_ISA_VARS if k in os.environ}}
+    try:
+        def mkl():
+            with torch.backends.mkl.verbose(torch.backends.mkl.VERBOSE_ON), torch.inference_mode():
+                torch.nn.functional.linear(torch.ones(8, 64), torch.ones(64, 64), torch.ones(64))
+        out = _capture_stdout(mkl)
+        m = re.search(r"64 architecture (.*?)(?:, Lnx|$)", out, re.M)
+        short = re.search(r"\(Intel\(R\) (AVX[^)]*)\)", m.group(1)) if m else None
+        res["mkl"] = short.group(1) if short else (m.group(1).strip() if m else "no MKL_VERBOSE output")
+    except Exception as e:  # noqa: BLE001  (a report field, not a failure)
+        res["mkl"] = f"unknown ({type(e).__name__}: {e})"
+    try:
+        def onednn():
+            with torch.backends.mkldnn.verbose(torch.backends.mkldnn.VERBOSE_ON), torch.inference_mode():
+                torch.nn.functional.conv2d(torch.ones(1, 3, 224, 224), torch.ones(192, 3, 16, 16), stride=16)
+        m = re.search(r"onednn_verbose,.*?,isa:(.*)", _capture_stdout(onednn))
+        res["onednn"] = m.group(1).strip() if m else "no oneDNN verbose output"
+    except Exception as e:  # noqa: BLE001
+        res["onednn"] = f"unknown ({type(e).__name__}: {e})"
+    return res
+
+
 def torch_worker(conn, threads):
     import torch
     import timm
@@ -108,7 +185,7 @@ def torch_worker(conn, threads):
     model, cfg = None, None
     conn.send(("ready", {"torch": str(torch.__version__), "timm": str(timm.__version__),  # plain str: a
                          # TorchVersion would import torch into the parent when unpickled
-                         "torch_threads": torch.get_num_threads()}))
+                         "torch_threads": torch.get_num_threads(), "isa": _torch_isa(torch)}))
     while True:
         msg = conn.recv()
         try:
@@ -208,9 +285,11 @@ class Worker:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def run_vitclassify_bench(binary, model_dir, batch, threads, warmup, iterations):
-    cmd = [binary, "bench", "--model", model_dir, "--batch-size", str(batch), "--threads", str(threads),
-           "--iterations", str(iterations), "--warmup", str(warmup), "--format", "json", "--no-cold-start"]
+def run_vitclassify_bench(prefix, model_dir, batch, threads, warmup, iterations):
+    """prefix: the command before `bench` (vitclassify's path, or a --baseline's split COMMAND_PREFIX)."""
+    cmd = list(prefix) + ["bench", "--model", model_dir, "--batch-size", str(batch), "--threads", str(threads),
+                          "--iterations", str(iterations), "--warmup", str(warmup), "--format", "json",
+                          "--no-cold-start"]
     # Launched through a forking `sh`: Linux carries a process's pre-exec peak RSS into ru_maxrss across
     # fork/exec, so a direct child of this Python process would report max(parent's peak, its own).
     p = subprocess.run(["sh", "-c", '"$@"; exit $?', "sh"] + cmd, capture_output=True, text=True)
@@ -221,6 +300,103 @@ def run_vitclassify_bench(binary, model_dir, batch, threads, warmup, iterations)
 
 def median(xs):
     return statistics.median(xs) if xs else float("nan")
+
+
+def parse_baselines(specs):
+    """--baseline NAME=COMMAND_PREFIX strings -> [(name, [argv...])]."""
+    out = []
+    for spec in specs or []:
+        name, sep, prefix = spec.partition("=")
+        name = name.strip()
+        if not sep or not re.fullmatch(r"[\w.+-]+", name) or not shlex.split(prefix):
+            raise ValueError(f"--baseline {spec!r}: expected NAME=COMMAND_PREFIX (NAME of letters, digits, . _ + -)")
+        if name in ENGINES or name in (n for n, _ in out):
+            raise ValueError(f"--baseline {spec!r}: name {name!r} is already used")
+        out.append((name, shlex.split(prefix)))
+    return out
+
+
+def engine_list(args):
+    """Engine ids in round order: vitclassify, the baselines ("baseline:NAME"), ONNX Runtime, PyTorch."""
+    return ["vitclassify"] + [f"baseline:{n}" for n, _ in parse_baselines(getattr(args, "baseline", []))] + ["ort", "torch"]
+
+
+def engine_name(e):
+    return ENGINE_NAMES.get(e) or e.split(":", 1)[1]
+
+
+def fma_peak():
+    """`tools/gemm_bench/run.sh --peak`: the measured FMA peak, {threads: {bits: GFLOP/s}}; {"skipped": why} when
+    the compiler, pkg-config or OpenBLAS's .pc is missing or the build fails."""
+    run_sh = os.path.join(TOOLS, "gemm_bench", "run.sh")
+    cc = os.environ.get("CC", "clang")
+    missing = [t for t in (cc, "pkg-config") if not shutil.which(t)]
+    if missing:
+        return {"skipped": f"{' and '.join(missing)} not found"}
+    if subprocess.run(["pkg-config", "--exists", "openblas"]).returncode != 0:
+        return {"skipped": "pkg-config knows no openblas"}
+    with tempfile.TemporaryDirectory() as tmp:  # run.sh builds into $TMPDIR: don't share a binary with anyone
+        try:
+            p = subprocess.run(["sh", run_sh, "--peak"], capture_output=True, text=True, cwd=REPO, timeout=600,
+                               env=dict(os.environ, TMPDIR=tmp))
+        except subprocess.TimeoutExpired:
+            return {"skipped": "tools/gemm_bench/run.sh --peak timed out"}
+    if p.returncode != 0:
+        return {"skipped": f"tools/gemm_bench/run.sh --peak failed ({p.returncode}): "
+                           + (p.stderr.strip().splitlines() or ["?"])[-1][:200]}
+    res = {"command": "tools/gemm_bench/run.sh --peak", "gflops": {}}
+    for line in p.stdout.splitlines():
+        m = re.match(r"FMA peak, (\d+) threads?: (.*)", line)
+        if m:
+            res["gflops"][m.group(1)] = {b: float(v) for b, v in re.findall(r"(\d+)-bit ([\d.]+) GFLOP/s", m.group(2))}
+        elif line.startswith("CPU: "):
+            res["cpu"] = line[5:].strip()
+        elif line.strip() == "no FMA":
+            res["skipped"] = "the CPU has no FMA"
+    if not res["gflops"] and "skipped" not in res:
+        res["skipped"] = "no FMA peak in run.sh's output: " + p.stdout.strip()[:200]
+    return res
+
+
+def peak_for(meta, threads):
+    """The measured FMA peak matching vitclassify's kernel path (512-bit for avx512, 256-bit for avx2) at this
+    thread count, or None."""
+    bits = {"avx512": "512", "avx2": "256"}.get((meta.get("vitclassify_kernels") or {}).get("kernel_path"))
+    return ((meta.get("fma_peak") or {}).get("gflops") or {}).get(str(threads), {}).get(bits) if bits else None
+
+
+def section_key(meta):
+    """The report section's KEY: CPU model + kernel path, lower-case, [a-z0-9-] only."""
+    k = meta.get("vitclassify_kernels") or {}
+    cpu = k.get("cpu_model") or meta["machine"]["cpu"]
+    cpu = re.sub(r"\((r|tm)\)", "", cpu, flags=re.I)
+    return re.sub(r"[^a-z0-9]+", "-", f"{cpu} {k.get('kernel_path') or 'unknown-path'}".lower()).strip("-")
+
+
+def write_section(path, key, section):
+    """Put `section` into the Markdown file `path` between its KEY markers: replace the section with the same
+    KEY, else append it; everything outside it is kept. A new (or empty) file gets the title first."""
+    begin, end = f"<!-- bench-section: {key} -->", f"<!-- /bench-section: {key} -->"
+    block = f"{begin}\n{section.strip()}\n{end}\n"
+    old = ""
+    if os.path.exists(path):
+        with open(path) as f:
+            old = f.read()
+    pat = re.compile(re.escape(begin) + r".*?" + re.escape(end) + r"[ \t]*\n?", re.S)
+    if pat.search(old):
+        new, action = pat.sub(lambda _: block, old, count=1), "replaced section"
+    elif old.strip():
+        new, action = old.rstrip("\n") + "\n\n" + block, "appended section"
+    else:
+        new, action = (f"{TITLE}\n\nOne section per CPU and kernel path, each written by `tools/bench_compare.py` "
+                       "(a re-run replaces its own section; text outside the sections is kept).\n\n" + block,
+                       "created with section")
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    tmp = f"{path}.tmp{os.getpid()}"
+    with open(tmp, "w") as f:
+        f.write(new)
+    os.replace(tmp, path)
+    return action
 
 
 def sh(cmd):
@@ -351,34 +527,47 @@ def probe_variants(key, workers):
     return chosen, probe
 
 
-def bench_model(binary, key, model_dir, batches, args, tw, ow, loads):
-    """tw/ow: the PyTorch and ORT workers to time."""
+def bench_model(commands, key, model_dir, batches, args, tw, ow, loads, kernels):
+    """commands: engine id -> command prefix for vitclassify and the baselines; tw/ow: the PyTorch and ORT workers
+    to time; kernels: engine id -> kernel_path/gemm_kernel/cpu_model from its bench JSON (filled in here)."""
+    engines = engine_list(args)
     out = {}
     for batch in batches:
-        rounds = {e: [] for e in ENGINES}
-        mins = {e: [] for e in ENGINES}
-        rss = []
+        rounds = {e: [] for e in engines}
+        mins = {e: [] for e in engines}
+        rss = {e: [] for e in commands}
         for r in range(args.rounds):
-            order = ENGINES[r % 3:] + ENGINES[:r % 3]  # rotate so no engine always runs first
+            order = engines[r % len(engines):] + engines[:r % len(engines)]  # rotate: no engine always runs first
             for engine in order:
                 time.sleep(args.settle)
-                if engine == "vitclassify":
-                    j = run_vitclassify_bench(binary, model_dir, batch, args.threads, args.warmup, args.iterations)
+                if engine in commands:
+                    j = run_vitclassify_bench(commands[engine], model_dir, batch, args.threads, args.warmup,
+                                              args.iterations)
                     rounds[engine].append(j["ms_per_image_median"])
                     mins[engine].append(j["ms_per_image_min"])
-                    rss.append(j["peak_rss_mb"])
-                    out.setdefault(batch, {})["gflop_per_image"] = j["gflops_per_second"] * j["ms_per_image_median"] / 1e3
+                    rss[engine].append(j["peak_rss_mb"])
+                    if engine == "vitclassify":
+                        out.setdefault(batch, {})["gflop_per_image"] = (j["gflops_per_second"] * j["ms_per_image_median"]
+                                                                        / 1e3)
+                    k = {f: j.get(f) for f in ("kernel_path", "gemm_kernel", "cpu_model")}
+                    if engine not in kernels:
+                        kernels[engine] = k
+                    elif kernels[engine] != k:  # never expected: the path is fixed per binary and environment
+                        kernels[engine].setdefault("changed", []).append(k)
+                        log(f"warning: {engine_name(engine)} reported {k}, earlier {kernels[engine]}")
                 else:
                     times = (tw if engine == "torch" else ow).call("run", batch, args.warmup, args.iterations)
                     rounds[engine].append(median(times))
                     mins[engine].append(min(times))
             loads.append(os.getloadavg()[0])
             log(f"  {mbm.LABELS[key]} batch {batch} round {r + 1}/{args.rounds}: " + ", ".join(
-                f"{e} {rounds[e][-1]:.2f}" for e in ENGINES) + f" ms/img (load {loads[-1]:.2f})")
+                f"{engine_name(e)} {rounds[e][-1]:.2f}" for e in engines) + f" ms/img (load {loads[-1]:.2f})")
         res = out.setdefault(batch, {})
-        for e in ENGINES:
+        for e in engines:
             res[e] = {"ms_per_image": median(rounds[e]), "round_medians": rounds[e], "min": min(mins[e])}
-        res["peak_rss_mb"] = max(rss)
+            if e in rss and e != "vitclassify":
+                res[e]["peak_rss_mb"] = max(rss[e])
+        res["peak_rss_mb"] = max(rss["vitclassify"])
     return out
 
 
@@ -476,14 +665,59 @@ def ok(flag):
     return "✅" if flag else "❌"
 
 
+def fmt_peak(peak):
+    """'1 thread: 256-bit 60.1, 512-bit 118.9 GFLOP/s; 2 threads: ...'"""
+    return "; ".join(f"{t} thread{'s' if t != '1' else ''}: "
+                     + ", ".join(f"{b}-bit {v:.1f}" for b, v in sorted(bits.items())) + " GFLOP/s"
+                     for t, bits in sorted(peak["gflops"].items(), key=lambda kv: int(kv[0])))
+
+
+def isa_caveat(meta, args):
+    """The plain statement of what --isa could not narrow, or None."""
+    isa, m = getattr(args, "isa", "native"), meta["machine"]
+    path = (meta.get("vitclassify_kernels") or {}).get("kernel_path") or isa
+    if isa == "native":
+        return None
+    ti = meta.get("torch_isa") or {}
+    if isa == "avx2" and m["avx512"]:
+        return ("> **ONNX Runtime still used its AVX-512 kernels.** vitclassify ran its "
+                f"{path} path (`VITCLASSIFY_ISA=avx2`) and PyTorch was narrowed to AVX2 (it reported ATen capability "
+                f"{ti.get('aten_capability', '?')}, MKL {ti.get('mkl', '?')}, oneDNN {ti.get('onednn', '?')}), but ONNX "
+                "Runtime has no switch to turn its AVX-512 kernels off (MLAS picks them from CPUID), and this CPU has "
+                "AVX-512. So the \"vs ORT\" ratios below compare vitclassify's AVX2 path with ORT's AVX-512 kernels: "
+                "they are not the vitclassify-vs-ORT comparison on an AVX2-only CPU. The \"vs PyTorch\" ratios are "
+                "AVX2 against AVX2.")
+    if isa == "fallback":
+        other = "AVX-512" if m["avx512"] else "AVX2" if m["avx2"] else "native"
+        return (f"> **Only vitclassify was narrowed.** vitclassify ran its {path} path (`VITCLASSIFY_ISA=fallback`); "
+                f"PyTorch and ONNX Runtime used their usual ({other}) kernels on this CPU, so the \"vs ORT\" and "
+                "\"vs PyTorch\" ratios compare vitclassify's portable path with their vectorised kernels.")
+    return None
+
+
 def render(meta, results, rss, numerics, default, args):
+    """One section of the report (no file title): `## <cpu model> — <path> path` and its ### subsections."""
     L = []
     a = L.append
-    a("# Benchmarks: vitclassify vs ONNX Runtime vs PyTorch eager")
+    m = meta["machine"]
+    k = meta.get("vitclassify_kernels") or {}
+    isa = getattr(args, "isa", "native")
+    engines = engine_list(args)
+    baselines = [e for e in engines if e.startswith("baseline:")]
+    caveat = isa_caveat(meta, args)
+    ort_avx512 = caveat is not None and isa == "avx2"
+    a(f"## {k.get('cpu_model') or m['cpu']} — {k.get('kernel_path') or 'unknown'} path"
+      + (" (forced)" if isa != "native" else ""))
     a("")
     a(f"Generated by `tools/bench_compare.py` on {meta['date']}. Random-weight timm checkpoints "
       f"(224×224, 1000 classes; `tools/make_bench_models.py`), fp32, CPU, {args.threads} threads for every engine.")
     a("")
+    if caveat:
+        a(caveat)
+        a("")
+    for note in meta.get("isa_notes", []):
+        a(f"> **Note:** {note}")
+        a("")
     lb, la = meta["load_before"], meta["load_after"]
     # The benchmark itself keeps `threads` cores busy, so a 1-minute load average during the run up to about that is
     # its own; more means other processes competed for the CPU.
@@ -491,7 +725,7 @@ def render(meta, results, rss, numerics, default, args):
     if busy:
         a(f"> **Measured under load.** Load average (1/5/15 min) was {lb[0]:.2f}/{lb[1]:.2f}/{lb[2]:.2f} before and "
           f"{la[0]:.2f}/{la[1]:.2f}/{la[2]:.2f} after the run (1-min load {min(meta['load_during']):.2f}–"
-          f"{max(meta['load_during']):.2f} during it) on {meta['machine']['usable_cpus']} cores: other processes "
+          f"{max(meta['load_during']):.2f} during it) on {m['usable_cpus']} cores: other processes "
           "were competing for the CPU, so absolute numbers are noisy and pessimistic; the interleaved ratios are "
           "the more meaningful figures.")
     else:
@@ -499,25 +733,55 @@ def render(meta, results, rss, numerics, default, args):
           f"{max(meta['load_during'] or [0]):.2f} during the run, the benchmark's own {args.threads} threads "
           f"(1/5/15 min: {lb[0]:.2f}/{lb[1]:.2f}/{lb[2]:.2f} before, {la[0]:.2f}/{la[1]:.2f}/{la[2]:.2f} after).")
     a("")
-    m = meta["machine"]
-    a("## Machine and versions")
+    a("### Machine and versions")
     a("")
     a("| | |")
     a("|---|---|")
     a(f"| CPU | {m['cpu']} |")
     a(f"| cores | {m['usable_cpus']} usable ({m['logical_cpus']} logical) |")
     a(f"| AVX-512 | {'yes (' + ', '.join(m['avx512']) + ')' if m['avx512'] else 'no'}; AVX2 {'yes' if m['avx2'] else 'no'}, FMA {'yes' if m['fma'] else 'no'} |")
+    peak = meta.get("fma_peak")
+    if peak is None:
+        a("| FMA peak | not measured (results from before `--peak`) |")
+    elif peak.get("gflops"):
+        a(f"| FMA peak (measured) | {fmt_peak(peak)} (`{peak['command']}`: independent FMA chains, no memory "
+          "operands, best of 5; the ceiling for any fp32 GEMM on this machine at the time) |")
+    else:
+        a(f"| FMA peak | not measured: {peak.get('skipped', '?')} |")
     a(f"| memory | {m['mem_gib']:.1f} GiB |")
     a(f"| OS | {m['os']}, Linux {m['kernel']} |")
     g = meta["git"]
     a(f"| vitclassify | commit `{g['commit']}`{' + uncommitted changes under Sources/' if g['dirty_sources'] else ''}, "
       f"`swift build -c release` ({meta['swift']}), binary `{meta['binary']}` built {meta['binary_mtime']} |")
+    how = ("picked at run time" if isa == "native" else f"forced with `VITCLASSIFY_ISA={isa}` for every vitclassify "
+           "process of this section: bench, numerics, default model")
+    if k.get("kernel_path"):
+        a(f"| vitclassify kernels | **{k['kernel_path']}** path ({how}), GEMM micro-kernel `{k.get('gemm_kernel')}`; "
+          f"CPU model as vitclassify reads it: {k.get('cpu_model')} |")
+    else:
+        a(f"| vitclassify kernels | not reported by this binary (no `kernel_path` in its bench JSON; {how}) |")
+    for e in baselines:
+        bk = (meta.get("baseline_kernels") or {}).get(e) or {}
+        paths = (f"kernel path {bk['kernel_path']}, GEMM micro-kernel `{bk.get('gemm_kernel')}`" if bk.get("kernel_path")
+                 else "reports no kernel path")
+        prefix = (meta.get("baselines") or {}).get(engine_name(e), "?")
+        a(f"| baseline {engine_name(e)} | `{prefix} bench …` ({paths}"
+          + (f"; run with `VITCLASSIFY_ISA={isa}` in its environment too" if isa != "native" else "") + ") |")
     ob = meta["openblas"]
     a(f"| OpenBLAS | {('`' + ob['config'] + '`, core ' + ob['core'] + ' (' + ob['path'] + ')') if ob else 'unknown'} |")
     v = meta["versions"]
-    a(f"| PyTorch | {v['torch']} (eager, `torch.set_num_threads({args.threads})`, `inference_mode`) |")
+    ti = meta.get("torch_isa")
+    tisa = ""
+    if ti:
+        tisa = (f"; ATen CPU capability {ti['aten_capability']}, MKL {ti.get('mkl')}, oneDNN {ti.get('onednn')} "
+                "(reported inside the worker)")
+        if ti.get("env"):
+            tisa += "; worker started with " + ", ".join(f"`{n}={x}`" for n, x in ti["env"].items())
+    a(f"| PyTorch | {v['torch']} (eager, `torch.set_num_threads({args.threads})`, `inference_mode`{tisa}) |")
     a(f"| ONNX Runtime | {v['onnxruntime']} (CPUExecutionProvider, intra-op {args.threads}, inter-op 1, sequential, "
-      f"graph optimisation ALL; opset {mbm.OPSET} TorchScript export) |")
+      f"graph optimisation ALL; opset {mbm.OPSET} TorchScript export"
+      + ("; not narrowed by `--isa`: no switch exists, MLAS picks its kernels from CPUID" if isa != "native" else "")
+      + ") |")
     a(f"| timm | {v['timm']} |")
     a(f"| Python | {v['python']} |")
     a("")
@@ -530,9 +794,13 @@ def render(meta, results, rss, numerics, default, args):
     a(f"Method: for each model and batch size, {args.rounds} rounds; in each round every engine (order rotated "
       f"per round) does {args.warmup} warm-up then {args.iterations} timed forward passes on a synthetic "
       "uniform[-1, 1) input, and the round's value is the median ms/image. Reported: the median of the round "
-      "values. vitclassify runs as `vitclassify bench --format json --no-cold-start` (a new process per round); "
-      "PyTorch and ONNX Runtime each run in a separate long-lived worker process (spawned by the script), with "
-      f"a {args.settle:g} s pause between engines. GFLOP/img = 2 × multiply-adds, as `vitclassify bench` counts them.")
+      "values. vitclassify runs as `vitclassify bench --format json --no-cold-start` (a new process per round)"
+      + (", and so does each baseline (its command prefix + `bench …`), in the same rotation" if baselines else "")
+      + "; PyTorch and ONNX Runtime each run in a separate long-lived worker process (spawned by the script), with "
+      f"a {args.settle:g} s pause between engines. GFLOP/img = 2 × multiply-adds, as `vitclassify bench` counts them; "
+      "vitclassify GFLOP/s = GFLOP/img × 1000 / ms/img"
+      + (f", in brackets as a share of the measured {'512' if k.get('kernel_path') == 'avx512' else '256'}-bit FMA "
+         f"peak on {args.threads} threads" if peak_for(meta, args.threads) else "") + ".")
     a("")
     a(f"Idle-wait of the ORT and PyTorch thread pools (`--spin {args.spin}`): "
       + ("both the libraries' default (spinning) and non-spinning settings were probed per model (batch 1, 1 warm-up "
@@ -549,44 +817,61 @@ def render(meta, results, rss, numerics, default, args):
             a(f"| {mbm.LABELS[key]} | {VARIANTS['ort'][ch['ort']]} | {VARIANTS['torch'][ch['torch']]} | "
               f"{pr['ort/spin']:.1f} / {pr['ort/nospin']:.1f}, {pr['torch/spin']:.1f} / {pr['torch/nospin']:.1f} |")
         a("")
+    peak_gf = peak_for(meta, args.threads)
+    vs_ort = "vs ORT (ORT on AVX-512)" if ort_avx512 else "vs ORT"
     for batch in args.batches:
-        a(f"## Batch {batch}")
+        a(f"### Batch {batch}")
         a("")
-        a("| model | GFLOP/img | vitclassify ms/img | ORT ms/img | PyTorch ms/img | vs ORT | vs PyTorch | target |")
-        a("|---|---:|---:|---:|---:|---:|---:|---|")
+        bnames = [engine_name(e) for e in baselines]
+        a("| model | GFLOP/img | vitclassify ms/img | vitclassify GFLOP/s | "
+          + "".join(f"{n} ms/img | " for n in bnames) + "ORT ms/img | PyTorch ms/img | "
+          + "".join(f"vs {n} | " for n in bnames) + f"{vs_ort} | vs PyTorch | target |")
+        a("|---|---:|---:|---:|" + "---:|" * (2 * len(bnames)) + "---:|---:|---:|---:|---|")
         for key in args.models:
             r = results[key][batch]
             vc, orr, pt = (r[e]["ms_per_image"] for e in ENGINES)
             ratio, speed = vc / orr, pt / vc
+            gf = r["gflop_per_image"] * 1000 / vc
+            gfs = f"{gf:.1f}" + (f" ({gf / peak_gf * 100:.0f}%)" if peak_gf else "")
             tgt = []
             lim = ORT_TARGETS.get(batch, {}).get(key)
             if lim is not None:
-                tgt.append(f"{ok(ratio <= lim)} ≤ {lim:.2f}× ORT")
+                tgt.append(f"{ok(ratio <= lim)} ≤ {lim:.2f}× ORT" + (" (ORT on AVX-512)" if ort_avx512 else ""))
             tgt.append(f"{ok(speed >= TORCH_SPEEDUP_TARGET)} ≥ {TORCH_SPEEDUP_TARGET}× faster than PyTorch")
-            a(f"| {mbm.LABELS[key]} | {r['gflop_per_image']:.2f} | {vc:.2f} | {orr:.2f} | {pt:.2f} | "
-              f"{ratio:.2f}× | {speed:.2f}× | {', '.join(tgt)} |")
+            a(f"| {mbm.LABELS[key]} | {r['gflop_per_image']:.2f} | {vc:.2f} | {gfs} | "
+              + "".join(f"{r[e]['ms_per_image']:.2f} | " for e in baselines) + f"{orr:.2f} | {pt:.2f} | "
+              + "".join(f"{vc / r[e]['ms_per_image']:.2f}× | " for e in baselines)
+              + f"{ratio:.2f}× | {speed:.2f}× | {', '.join(tgt)} |")
         a("")
+        if baselines:
+            a("vs a baseline and vs ORT: vitclassify's time / theirs (below 1 = vitclassify faster); vs PyTorch: "
+              "PyTorch's time / vitclassify's (above 1 = vitclassify faster).")
+            a("")
         per_round = []
         for key in args.models:
             r = results[key][batch]
             vc, orr, pt = (r[e]["round_medians"] for e in ENGINES)
-            per_round.append(f"{mbm.LABELS[key]} {median([v / o for v, o in zip(vc, orr)]):.2f}× / "
+            per_round.append(f"{mbm.LABELS[key]} "
+                             + "".join(f"{median([v / b for v, b in zip(vc, r[e]['round_medians'])]):.2f}× / "
+                                       for e in baselines)
+                             + f"{median([v / o for v, o in zip(vc, orr)]):.2f}× / "
                              f"{median([p / v for v, p in zip(vc, pt)]):.2f}×")
         a("Median of the per-round ratios (each round compares engines run back to back, so this is less sensitive "
-          "to load drift between rounds), vs ORT / vs PyTorch: " + "; ".join(per_round) + ".")
+          "to load drift between rounds), " + "".join(f"vs {n} / " for n in bnames) + "vs ORT / vs PyTorch: "
+          + "; ".join(per_round) + ".")
         a("")
         a("<details><summary>Per-round medians (ms/img) and best single pass</summary>")
         a("")
         a("| model | engine | round medians | best pass |")
         a("|---|---|---|---:|")
         for key in args.models:
-            for e in ENGINES:
+            for e in engines:
                 r = results[key][batch][e]
-                a(f"| {mbm.LABELS[key]} | {ENGINE_NAMES[e]} | {', '.join(f'{t:.2f}' for t in r['round_medians'])} | {r['min']:.2f} |")
+                a(f"| {mbm.LABELS[key]} | {engine_name(e)} | {', '.join(f'{t:.2f}' for t in r['round_medians'])} | {r['min']:.2f} |")
         a("")
         a("</details>")
         a("")
-    a("## vitclassify peak RSS")
+    a("### vitclassify peak RSS")
     a("")
     a(f"Target: peak RSS ≤ {RSS_FACTOR} × fp32 weight bytes + {RSS_SLACK_MB:g} MB (MB = MiB; `ru_maxrss` of the "
       "`vitclassify bench` process, max over rounds).")
@@ -600,7 +885,7 @@ def render(meta, results, rss, numerics, default, args):
         a(f"| {mbm.LABELS[key]} | {w:.1f} | {lim:.1f} | " + " | ".join(f"{p:.1f}" for p in peaks)
           + f" | {ok(all(p <= lim for p in peaks))} |")
     a("")
-    a("## Numerical agreement")
+    a("### Numerical agreement")
     a("")
     a("One 224×224 RGB PNG per model: vitclassify (`vitclassify IMG --model DIR --format json --top-k 0`, its own "
       "PNG decoding and preprocessing) vs timm (Pillow + `timm.data.create_transform` from config.json), and ONNX "
@@ -614,7 +899,7 @@ def render(meta, results, rss, numerics, default, args):
         a(f"| {mbm.LABELS[key]} | {n['logit_scale']:.2f} | {vcd} | {n['torch_vs_ort_max_abs']:.2e} | "
           f"{ok(n.get('top1_agree', False))} |")
     a("")
-    a(f"## Default model ({args.default_model})")
+    a(f"### Default model ({args.default_model})")
     a("")
     if "skipped" in default:
         a(f"Not measured: {default['skipped']}.")
@@ -643,7 +928,7 @@ def render(meta, results, rss, numerics, default, args):
     vb = default.get("vitb_batch") if default else None
     if vb:
         a("")
-        a("## Batch throughput with a ViT-B/16-sized checkpoint")
+        a("### Batch throughput with a ViT-B/16-sized checkpoint")
         a("")
         if "images_per_s" in vb:
             a(f"`{vb['command']}`: {vb['images']} PNGs of {vb['size']}×{vb['size']} (decode, resize and crop, forward, rows): "
@@ -663,9 +948,18 @@ def main():
     ap.add_argument("--warmup", type=int, default=3)
     ap.add_argument("--models", default="ti,s,b")
     ap.add_argument("--batches", default="1,8")
-    ap.add_argument("--out", default=None, help="Markdown report (default BENCHMARKS.md; --quick: bench-out/BENCHMARKS.quick.md)")
+    ap.add_argument("--out", default=None, help="Markdown report (default BENCHMARKS.md; --quick: bench-out/BENCHMARKS.quick.md); "
+                    "only this run's section (same CPU model and kernel path) is replaced or appended")
     ap.add_argument("--quick", action="store_true", help="smoke run: ViT-Ti only, batch 1, 2 rounds x 3 iterations, 1 warm-up")
     ap.add_argument("--vitclassify", default=os.path.join(REPO, ".build-bench", "release", "vitclassify"))
+    ap.add_argument("--isa", choices=["native", "avx2", "fallback"], default="native",
+                    help="vitclassify's kernel path: VITCLASSIFY_ISA for every vitclassify/baseline process; avx2 also "
+                         "narrows PyTorch (ATEN_CPU_CAPABILITY, MKL_ENABLE_INSTRUCTIONS, ONEDNN_MAX_CPU_ISA); ONNX "
+                         "Runtime cannot be narrowed")
+    ap.add_argument("--baseline", action="append", default=[], metavar="NAME=COMMAND_PREFIX",
+                    help="another vitclassify-like binary timed in the same rounds (repeatable); the prefix is split "
+                         "shell-style and `bench --model ... --format json ...` is appended, e.g. "
+                         "'openblas-path=env VITCLASSIFY_NO_PACKED_GEMM=1 /tmp/old-build/release/vitclassify'")
     ap.add_argument("--spin", choices=["auto", "on", "off"], default="auto",
                     help="idle-wait of ORT/PyTorch pool threads: auto = probe spinning and non-spinning per model, "
                          "keep the faster (default); on = the libraries' defaults; off = no spinning")
@@ -680,6 +974,10 @@ def main():
     ap.add_argument("--skip-default", action="store_true", help="skip the default-model measurements")
     args = ap.parse_args()
     argv = sys.argv[1:]
+    try:
+        baselines = parse_baselines(args.baseline)
+    except ValueError as e:
+        ap.error(str(e))
     if args.quick:
         if "--models" not in argv:
             args.models = "ti"
@@ -700,13 +998,15 @@ def main():
     if args.from_json:
         with open(args.from_json) as f:
             saved = json.load(f)
+        args.isa, args.baseline = "native", []  # what a results file from before --isa/--baseline measured
         for k, v in saved["meta"].get("args", {}).items():
             if k not in ("out", "from_json", "quick"):
                 setattr(args, k, v)
         results = {k: {(int(b) if b.isdigit() else b): v for b, v in r.items()} for k, r in saved["results"].items()}
-        with open(args.out, "w") as f:
-            f.write(render(saved["meta"], results, saved["rss"], saved["numerics"], saved["default_model"], args))
-        log(f"re-rendered {args.out} from {args.from_json}")
+        key = section_key(saved["meta"])
+        action = write_section(args.out, key, render(saved["meta"], results, saved["rss"], saved["numerics"],
+                                                     saved["default_model"], args))
+        log(f"re-rendered {args.out} from {args.from_json} ({action} {key})")
         return
     for key in args.models:
         if key not in mbm.MODELS:
@@ -720,6 +1020,14 @@ def main():
     # Same thread count everywhere; the env covers OpenMP/MKL in the torch worker and OpenBLAS's default.
     for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[var] = str(args.threads)
+    # --isa: every vitclassify and baseline process inherits this environment (a baseline's prefix can still set its
+    # own with `env`); the PyTorch workers get TORCH_ISA_ENV[isa] at spawn, nothing inherited from the caller.
+    for var in VITCLASSIFY_ISA_VARS + TORCH_ISA_VARS:
+        if var in os.environ:
+            log(f"ignoring {var}={os.environ.pop(var)} from the environment (--isa {args.isa} decides)")
+    if args.isa != "native":
+        os.environ["VITCLASSIFY_ISA"] = args.isa
+    torch_env = TORCH_ISA_ENV.get(args.isa, {})
 
     meta = {"date": datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z"),
             "command": ".venv-tools/bin/python tools/bench_compare.py " + shlex.join(argv) if argv else
@@ -727,7 +1035,13 @@ def main():
             "machine": machine_info(), "git": git_info(), "swift": swift_version(), "openblas": openblas_info(binary),
             "load_before": os.getloadavg(), "load_during": [], "args": dict(vars(args)), "binary": os.path.relpath(binary, REPO),
             "binary_mtime": datetime.datetime.fromtimestamp(os.path.getmtime(binary)).astimezone().strftime("%Y-%m-%d %H:%M %Z")}
+    meta["isa"] = args.isa
+    meta["baselines"] = {n: shlex.join(p) for n, p in baselines}
+    meta["isa_notes"] = []
     log(f"load average before: {meta['load_before']}")
+    log("measuring the FMA peak (tools/gemm_bench/run.sh --peak)")
+    meta["fma_peak"] = fma_peak()
+    log(f"FMA peak: {fmt_peak(meta['fma_peak']) if meta['fma_peak'].get('gflops') else meta['fma_peak'].get('skipped')}")
 
     # Checkpoints + ONNX, built once and cached (in a child process: the parent stays free of torch).
     log("checking/building benchmark models")
@@ -736,10 +1050,26 @@ def main():
 
     variants = ["spin", "nospin"] if args.spin == "auto" else ["spin" if args.spin == "on" else "nospin"]
     workers = {"torch": {v: Worker(torch_worker, args.threads,
-                                   env={"OMP_WAIT_POLICY": "PASSIVE"} if v == "nospin" else {}) for v in variants},
+                                   env={**torch_env, **({"OMP_WAIT_POLICY": "PASSIVE"} if v == "nospin" else {})})
+                         for v in variants},
                "ort": {v: Worker(ort_worker, args.threads, v == "spin") for v in variants}}
     tw0, ow0 = workers["torch"][variants[0]], workers["ort"][variants[0]]
-    meta["versions"] = {**tw0.info, **ow0.info, "python": platform.python_version()}
+    meta["versions"] = {**{k: v for k, v in tw0.info.items() if k != "isa"}, **ow0.info,
+                        "python": platform.python_version()}
+    meta["torch_isa"] = tw0.info["isa"]
+    log(f"PyTorch worker ISA: {meta['torch_isa']}")
+    for v, w in workers["torch"].items():
+        if w.info["isa"] != meta["torch_isa"]:
+            meta["isa_notes"].append(f"the PyTorch workers disagree on their ISA: {v} reported {w.info['isa']}")
+    ti = meta["torch_isa"]
+    if args.isa == "avx2" and (ti["aten_capability"].upper() != "AVX2" or ti.get("mkl") != "AVX2"
+                               or "AVX2" not in ti.get("onednn", "")
+                               or any(x in ti.get("onednn", "") for x in ("512", "AVX10", "AMX"))):
+        meta["isa_notes"].append(f"PyTorch was asked for AVX2 ({', '.join(f'{k}={v}' for k, v in torch_env.items())}) "
+                                 f"but reported ATen capability {meta['torch_isa']['aten_capability']}, MKL "
+                                 f"{meta['torch_isa'].get('mkl')}, oneDNN {meta['torch_isa'].get('onednn')}")
+    commands = {"vitclassify": [binary], **{f"baseline:{n}": p for n, p in baselines}}
+    kernels = {}
     results, rss, numerics, chosen = {}, {}, {}, {}
     try:
         for key in args.models:
@@ -756,8 +1086,16 @@ def main():
                 chosen[key], probe = probe_variants(key, workers)
             else:
                 chosen[key], probe = {"torch": variants[0], "ort": variants[0]}, {}
-            results[key] = bench_model(binary, key, d, args.batches, args, workers["torch"][chosen[key]["torch"]],
-                                       workers["ort"][chosen[key]["ort"]], meta["load_during"])
+            results[key] = bench_model(commands, key, d, args.batches, args, workers["torch"][chosen[key]["torch"]],
+                                       workers["ort"][chosen[key]["ort"]], meta["load_during"], kernels)
+            if "vitclassify_kernels" not in meta:
+                meta["vitclassify_kernels"] = kernels.get("vitclassify") or {}
+                log(f"vitclassify kernels: {meta['vitclassify_kernels']}")
+                got = meta["vitclassify_kernels"].get("kernel_path")
+                if args.isa != "native" and got != args.isa:
+                    meta["isa_notes"].append(f"`VITCLASSIFY_ISA={args.isa}` was set but vitclassify reported the "
+                                             f"{got or 'unknown'} kernel path")
+                    log(f"warning: {meta['isa_notes'][-1]}")
             results[key]["variants"], results[key]["probe"] = chosen[key], probe
             for engine in workers.values():  # free the model in every worker before the next one
                 for w in engine.values():
@@ -774,9 +1112,11 @@ def main():
         log(f"default model: {default}")
     meta["load_after"] = os.getloadavg()
     log(f"load average after: {meta['load_after']}")
+    meta["baseline_kernels"] = {e: k for e, k in kernels.items() if e != "vitclassify"}
 
-    with open(args.out, "w") as f:
-        f.write(render(meta, results, rss, numerics, default, args))
+    key = section_key(meta)
+    action = write_section(args.out, key, render(meta, results, rss, numerics, default, args))
+    log(f"{args.out}: {action} {key}")
     raw = os.path.join(BENCH_OUT, "bench_results" + (".quick" if args.quick else "") + ".json")
     with open(raw, "w") as f:
         json.dump({"meta": meta, "results": {k: {str(b): v for b, v in r.items()} for k, r in results.items()},
