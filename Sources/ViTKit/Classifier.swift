@@ -24,29 +24,29 @@ public struct Classification: Sendable {
 /// let image = try PNGDecoder.read("images/ankle-boot-1.png")
 /// let result = classifier.classify([image], topK: 5)[0]
 /// ```
-/// Thread-safe: concurrent calls are serialised (BLAS already uses every core).
+/// Thread-safe: concurrent calls on one classifier are serialised (each already uses `threads` cores); classifiers
+/// with different thread counts can run at once. The results are the same bits for any thread count and batch.
 public final class Classifier: @unchecked Sendable {
     public let info: ModelInfo
     public let model: VisionTransformer
+    /// Compute threads of every forward pass of this classifier.
+    public let threads: Int
     private let lock = NSLock()
     private var workspace: Workspace?
 
     /// Loads a checkpoint (see ``Checkpoint/load(path:imageSize:)``).
-    public init(modelPath: String, imageSize: Int? = nil) throws {
+    ///
+    /// - Parameter threads: compute threads for this classifier (`nil`: one per core).
+    public init(modelPath: String, imageSize: Int? = nil, threads: Int? = nil) throws {
+        _ = Compute.prepared
         (info, model) = try Checkpoint.load(path: modelPath, imageSize: imageSize)
+        self.threads = max(1, threads ?? Compute.defaultThreads)
     }
 
-    /// Sets the number of compute threads; `nil`: one per core (see ``Compute``).
-    public static func setThreads(_ threads: Int?) {
-        Compute.configure(threads: threads)
-    }
-
-    public static var threads: Int { Compute.threads }
-
-    /// How the forward pass runs here: kernel path, GEMM micro-kernel, threads, CPU.
-    public static var engineDescription: String {
-        "\(kernelPath) path (packed GEMM \(gemmKernel); attention: OpenBLAS), \(Compute.threads) threads; "
-            + "CPU \(cpuModel); \(BLAS.configuration)"
+    /// How this classifier's forward pass runs: kernel path, GEMM micro-kernel, threads, CPU.
+    public var engineDescription: String {
+        "\(Self.kernelPath) path (packed GEMM \(Self.gemmKernel); attention: OpenBLAS), \(threads) threads; "
+            + "CPU \(Self.cpuModel); \(BLAS.configuration)"
     }
 
     /// The kernel path every layer runs on: `avx512`, `avx2` or `fallback` (narrowed by `VITCLASSIFY_ISA`).
@@ -85,7 +85,7 @@ public final class Classifier: @unchecked Sendable {
             output.withUnsafeMutableBufferPointer { logits in
                 model.forward(
                     pixels: pixels.baseAddress!, images: count, logits: logits.baseAddress!, workspace: workspace!,
-                    recorder: recorder)
+                    recorder: recorder, threads: threads)
             }
         }
         return ((0..<count).map { Array(output[($0 * a.numClasses)..<(($0 + 1) * a.numClasses)]) }, recorder)

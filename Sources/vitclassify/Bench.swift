@@ -59,7 +59,7 @@ struct Bench: ParsableCommand {
         let peakRSS = Self.peakResidentMegabytes()
         let cold = noColdStart ? nil : try coldStart(classifier)
         let gflops = 2 * Double(a.macsPerImage) / (median / 1000) / 1e9
-        let threads = Classifier.threads
+        let threads = classifier.threads
         if format == .text {
             print(
                 """
@@ -69,7 +69,7 @@ struct Bench: ParsableCommand {
                 throughput:   \(String(format: "%.1f", 1000 / median)) images/s, \(String(format: "%.1f", gflops)) GFLOP/s
                 peak RSS:     \(String(format: "%.1f", peakRSS)) MB
                 cold start:   \(cold.map { String(format: "%.1f ms", $0) } ?? "not measured")
-                engine:       \(Classifier.engineDescription)
+                engine:       \(classifier.engineDescription)
                 """)
             return
         }

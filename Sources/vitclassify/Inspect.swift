@@ -52,7 +52,7 @@ struct Inspect: ParsableCommand {
                 ("gmacs", .double(Double(a.macsPerImage) / 1e9)), ("dtypes", .array(info.dtypes.map(JSONValue.string))),
                 ("notes", .array(info.notes.map(JSONValue.string))),
                 ("kernel_path", .string(Classifier.kernelPath)), ("gemm_kernel", .string(Classifier.gemmKernel)),
-                ("cpu_model", .string(Classifier.cpuModel)), ("threads", .int(Classifier.threads)),
+                ("cpu_model", .string(Classifier.cpuModel)), ("threads", .int(classifier.threads)),
             ]
             if tensors {
                 members.append(
@@ -84,7 +84,7 @@ struct Inspect: ParsableCommand {
             classes:        \(a.numClasses), labels: \(info.labelSource)
             preprocessing:  \(info.preprocessing.summary)
             size:           \(parameters) parameters, \(String(format: "%.3f", Double(a.macsPerImage) / 1e9)) GMACs per image
-            engine:         \(Classifier.engineDescription)
+            engine:         \(classifier.engineDescription)
             """)
         for note in info.notes { print("note:           \(note)") }
         if tensors {

@@ -27,10 +27,9 @@ struct ModelArguments: ParsableArguments {
         if let imageSize, imageSize < 1 || imageSize > 16384 { throw ValidationError("--image-size must be between 1 and 16384") }
     }
 
-    /// Loads the model (and sets the thread count).
+    /// Loads the model, with `--threads` compute threads.
     func load() throws -> Classifier {
-        Classifier.setThreads(threads)
-        return try Classifier(modelPath: try resolvedPath(), imageSize: imageSize)
+        try Classifier(modelPath: try resolvedPath(), imageSize: imageSize, threads: threads)
     }
 
     func resolvedPath() throws -> String {

@@ -35,14 +35,14 @@ struct BatchInvarianceTests {
 
     @Test("random batches (1–16 images, any positions) on 1–4 threads equal each image alone", arguments: cases)
     func randomBatches(c: Case) throws {
-        let classifier = try Classifier(modelPath: c.path)
-        let a = classifier.model.architecture
+        // One classifier per thread count (1–4), each with its own workspace.
+        let classifiers = try (1...4).map { try Classifier(modelPath: c.path, threads: $0) }
+        let a = classifiers[0].model.architecture
         let images = Self.inputs(count: 6, size: a.channels * a.imageHeight * a.imageWidth, seed: UInt64(c.name.count))
-        defer { Classifier.setThreads(nil) }
 
         // Each image alone, on one thread.
-        Classifier.setThreads(1)
         let alone = images.map { image in
+            let classifier = classifiers[0]
             let (logits, recorder) = classifier.logits(preprocessed: [image], attention: true)
             return (logits: Self.bits(logits[0]), attention: Self.bits(recorder!.attention(image: 0).flatMap { $0.flatMap { $0 } }))
         }
@@ -51,8 +51,7 @@ struct BatchInvarianceTests {
         for trial in 0..<8 {
             let size = Int.random(in: 1...16, using: &rng), threads = 1 + trial % 4
             let picks = (0..<size).map { _ in Int.random(in: 0..<images.count, using: &rng) }
-            Classifier.setThreads(threads)
-            let (logits, recorder) = classifier.logits(preprocessed: picks.map { images[$0] }, attention: true)
+            let (logits, recorder) = classifiers[threads - 1].logits(preprocessed: picks.map { images[$0] }, attention: true)
             for (position, image) in picks.enumerated() {
                 // Compared as Bools: a failure names the case without printing thousands of values.
                 let sameLogits = Self.bits(logits[position]) == alone[image].logits
@@ -61,6 +60,29 @@ struct BatchInvarianceTests {
                 let sameAttention = attention == alone[image].attention
                 #expect(sameAttention, "image \(image) at \(position) of \(size), \(threads) threads: attention differs")
             }
+        }
+    }
+
+    @Test("two classifiers with different thread counts run at once and give the same bits")
+    func concurrentClassifiers() throws {
+        let path = DefaultModelTests.modelPath
+        let one = try Classifier(modelPath: path, threads: 1), two = try Classifier(modelPath: path, threads: 2)
+        let a = one.model.architecture
+        let images = Self.inputs(count: 8, size: a.channels * a.imageHeight * a.imageWidth, seed: 7)
+        let expected = one.logits(preprocessed: images).logits.map(Self.bits)
+        final class Results: @unchecked Sendable {
+            let lock = NSLock()
+            var logits = [[[UInt32]]](repeating: [], count: 16)
+        }
+        let results = Results()
+        DispatchQueue.concurrentPerform(iterations: 16) { i in
+            let classifier = i % 2 == 0 ? one : two
+            let logits = classifier.logits(preprocessed: images).logits.map(Self.bits)
+            results.lock.withLock { results.logits[i] = logits }
+        }
+        for (i, logits) in results.logits.enumerated() {
+            let same = logits == expected
+            #expect(same, "run \(i) (\(i % 2 == 0 ? 1 : 2) threads) differs")
         }
     }
 }

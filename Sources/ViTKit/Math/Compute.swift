@@ -4,23 +4,20 @@ import ViTKernels
 /// The one threading policy of the forward pass.
 ///
 /// Every parallel part — the linear layers (packed GEMM), the attention heads, the row-wise kernels — runs on one
-/// shared pool of `threads` threads (`vk_parallel_for`), and OpenBLAS, which only serves the attention core's
-/// per-head products from inside that pool, runs single-threaded: no two thread pools compete for the cores, and no
-/// library decides a summation order from the thread count.
+/// shared pool (`vk_parallel_for`) with the thread count of the classifier that asked (passed down each call, never
+/// stored globally), and OpenBLAS, which only serves the attention core's per-head products from inside that pool,
+/// runs single-threaded: no two thread pools compete for the cores, and no library decides a summation order from the
+/// thread count. When two classifiers run at once, the one that finds the pool busy runs on its own thread.
 enum Compute {
-    nonisolated(unsafe) private(set) static var threads: Int = {
-        BLAS.threads = 1
-        return max(1, ProcessInfo.processInfo.activeProcessorCount)
-    }()
+    /// One thread per core.
+    static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
-    /// Sets the number of threads (nil: one per core).
-    static func configure(threads requested: Int?) {
-        BLAS.threads = 1
-        threads = max(1, requested ?? ProcessInfo.processInfo.activeProcessorCount)
-    }
+    /// Keeps OpenBLAS single-threaded (its own pool would compete with ours); done once, before the first model.
+    static let prepared: Void = { BLAS.threads = 1 }()
 
-    /// Calls `body(i)` for every i in 0..<n, spread over the pool; returns when all are done.
-    static func parallelFor(_ n: Int, _ body: (Int) -> Void) {
+    /// Calls `body(i)` for every i in 0..<n, spread over up to `threads` threads of the pool; returns when all are
+    /// done.
+    static func parallelFor(_ n: Int, threads: Int, _ body: (Int) -> Void) {
         guard n > 1 && threads > 1 else {
             for i in 0..<n { body(i) }
             return
@@ -39,9 +36,9 @@ enum Compute {
     }
 
     /// Splits `rows` rows into one contiguous range per thread (all on the caller when there are few).
-    static func parallelRows(_ rows: Int, minimum: Int = 64, _ body: (Range<Int>) -> Void) {
+    static func parallelRows(_ rows: Int, threads: Int, minimum: Int = 64, _ body: (Range<Int>) -> Void) {
         let parts = rows >= minimum ? min(threads, rows / (minimum / 2)) : 1
         guard parts > 1 else { return body(0..<rows) }
-        parallelFor(parts) { part in body((rows * part / parts)..<(rows * (part + 1) / parts)) }
+        parallelFor(parts, threads: threads) { part in body((rows * part / parts)..<(rows * (part + 1) / parts)) }
     }
 }

@@ -32,12 +32,12 @@ struct AttentionCore {
     ///   - recorder: when non-nil, receives every head's attention probabilities (nothing is kept otherwise).
     func callAsFunction(
         qkv: UnsafePointer<Float>, images: Int, output: UnsafeMutablePointer<Float>,
-        scores: UnsafeMutablePointer<Float>, layer: Int, recorder: AttentionRecorder?
+        scores: UnsafeMutablePointer<Float>, layer: Int, recorder: AttentionRecorder?, threads: Int
     ) {
         let n = tokens, d = embedDim, ld = 3 * d
         let blocks = queryBlocks, blockRows = blockRows
         // Work items (image, head, block of query rows) are independent; the pool hands them out dynamically.
-        Compute.parallelFor(images * heads * blocks) { item in
+        Compute.parallelFor(images * heads * blocks, threads: threads) { item in
             let block = item % blocks, pair = item / blocks, image = pair / heads, h = pair % heads
             let first = block * blockRows, count = min(blockRows, n - first)
             guard count > 0 else { return }

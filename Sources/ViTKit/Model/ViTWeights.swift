@@ -24,7 +24,7 @@ final class Linear: @unchecked Sendable {
     /// `y = x·W + b` (+ `y` when accumulating: the residual connection), then the activation, in one GEMM.
     func callAsFunction(
         _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false,
-        activation: ViTArchitecture.Activation? = nil
+        activation: ViTArchitecture.Activation? = nil, threads: Int
     ) {
         let act: Int32 =
             switch activation {
@@ -32,7 +32,7 @@ final class Linear: @unchecked Sendable {
             case .gelu: Int32(VK_ACT_GELU_ERF)
             case .geluTanh: Int32(VK_ACT_GELU_TANH)
             }
-        vk_gemm_packed(rows, x, inputs, packed, y, outputs, bias.base, accumulate ? 1 : 0, act, Int32(Compute.threads))
+        vk_gemm_packed(rows, x, inputs, packed, y, outputs, bias.base, accumulate ? 1 : 0, act, Int32(threads))
     }
 }
 

@@ -27,34 +27,39 @@ public final class VisionTransformer: @unchecked Sendable {
     ///   - logits: receives `[images][numClasses]`.
     ///   - workspace: activations, allocated once (``Workspace``) and reused: nothing is allocated here.
     ///   - recorder: receives every layer's attention probabilities when non-nil.
+    ///   - threads: how many threads of the shared pool to use (the result is the same bits for any count).
     func forward(
         pixels: UnsafePointer<Float>, images: Int, logits: UnsafeMutablePointer<Float>, workspace w: Workspace,
-        recorder: AttentionRecorder? = nil
+        recorder: AttentionRecorder? = nil, threads t: Int
     ) {
         precondition(images <= w.capacity, "workspace too small")
         let rows = images * architecture.tokens
         let x = w.tokens.base, h = w.normed.base
 
-        embed(pixels: pixels, images: images, into: x, workspace: w)
-        if let preNorm = weights.preNorm { layerNorm(x, into: x, rows: rows, preNorm) }
+        embed(pixels: pixels, images: images, into: x, workspace: w, threads: t)
+        if let preNorm = weights.preNorm { layerNorm(x, into: x, rows: rows, preNorm, threads: t) }
 
         for (layer, block) in weights.blocks.enumerated() {
             // x = x + MSA(LN₁(x))
-            layerNorm(x, into: h, rows: rows, block.norm1)
-            block.qkv(h, rows: rows, into: w.qkv.base)
-            attention(qkv: w.qkv.base, images: images, output: h, scores: w.scores.base, layer: layer, recorder: recorder)
-            block.proj(h, rows: rows, into: x, accumulate: true)
+            layerNorm(x, into: h, rows: rows, block.norm1, threads: t)
+            block.qkv(h, rows: rows, into: w.qkv.base, threads: t)
+            attention(
+                qkv: w.qkv.base, images: images, output: h, scores: w.scores.base, layer: layer, recorder: recorder,
+                threads: t)
+            block.proj(h, rows: rows, into: x, accumulate: true, threads: t)
             // x = x + MLP(LN₂(x))
-            layerNorm(x, into: h, rows: rows, block.norm2)
-            block.fc1(h, rows: rows, into: w.hidden.base, activation: architecture.activation)
-            block.fc2(w.hidden.base, rows: rows, into: x, accumulate: true)
+            layerNorm(x, into: h, rows: rows, block.norm2, threads: t)
+            block.fc1(h, rows: rows, into: w.hidden.base, activation: architecture.activation, threads: t)
+            block.fc2(w.hidden.base, rows: rows, into: x, accumulate: true, threads: t)
         }
 
-        classify(x, images: images, logits: logits, workspace: w)
+        classify(x, images: images, logits: logits, workspace: w, threads: t)
     }
 
     /// `x₀ = [prefix tokens, patches·E + b] + pos`: the patch embedding is one GEMM over every patch of the batch.
-    private func embed(pixels: UnsafePointer<Float>, images: Int, into x: UnsafeMutablePointer<Float>, workspace w: Workspace) {
+    private func embed(
+        pixels: UnsafePointer<Float>, images: Int, into x: UnsafeMutablePointer<Float>, workspace w: Workspace, threads: Int
+    ) {
         let a = architecture, d = a.embedDim, p = a.patchSize, n = a.tokens, prefix = a.prefixTokens
         let patchLength = a.channels * p * p, plane = a.imageHeight * a.imageWidth
         // Unfold patches: row (image, gy, gx), columns (channel, row in patch, column in patch), as the conv weight.
@@ -75,7 +80,7 @@ public final class VisionTransformer: @unchecked Sendable {
         }
         // One GEMM over every patch of the batch, then each image's patch tokens go after its prefix tokens.
         let embedded = w.normed.base
-        weights.patchEmbedding(patches, rows: images * a.patchCount, into: embedded)
+        weights.patchEmbedding(patches, rows: images * a.patchCount, into: embedded, threads: threads)
         let pos = weights.positionEmbedding.base
         for image in 0..<images {
             let rows = x + image * n * d
@@ -92,7 +97,8 @@ public final class VisionTransformer: @unchecked Sendable {
 
     /// Final norm, pooling, head: logits for each image.
     private func classify(
-        _ x: UnsafeMutablePointer<Float>, images: Int, logits: UnsafeMutablePointer<Float>, workspace w: Workspace
+        _ x: UnsafeMutablePointer<Float>, images: Int, logits: UnsafeMutablePointer<Float>, workspace w: Workspace,
+        threads: Int
     ) {
         let a = architecture, d = a.embedDim, n = a.tokens
         let pooled = w.pooled.base, distilled = w.pooledDistillation.base
@@ -122,18 +128,20 @@ public final class VisionTransformer: @unchecked Sendable {
         if let norm = weights.poolNorm {
             Kernels.layerNorm(pooled, into: pooled, rows: images, norm, dim: d, eps: a.layerNormEps)
         }
-        weights.head(pooled, rows: images, into: logits)
+        weights.head(pooled, rows: images, into: logits, threads: threads)
         if let head = weights.distillationHead {
             // DeiT distilled: logits = (head(x_cls) + head_dist(x_dist)) / 2
-            head(distilled, rows: images, into: w.distillationLogits.base)
+            head(distilled, rows: images, into: w.distillationLogits.base, threads: threads)
             for i in 0..<(images * a.numClasses) { logits[i] = (logits[i] + w.distillationLogits[i]) / 2 }
         }
     }
 
     /// Row-wise LayerNorm, rows split over the threads.
-    private func layerNorm(_ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, _ p: LayerNormParameters) {
+    private func layerNorm(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, _ p: LayerNormParameters, threads: Int
+    ) {
         let d = architecture.embedDim, eps = architecture.layerNormEps
-        Compute.parallelRows(rows) { range in
+        Compute.parallelRows(rows, threads: threads) { range in
             Kernels.layerNorm(x + range.lowerBound * d, into: y + range.lowerBound * d, rows: range.count, p, dim: d, eps: eps)
         }
     }
