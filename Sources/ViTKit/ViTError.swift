@@ -29,6 +29,9 @@ public enum ViTError: Error, LocalizedError, Equatable, Sendable {
     case modelNotFound(path: String, reason: String)
     /// An argument is out of range (image size not divisible by the patch size, ...).
     case invalidArgument(String)
+    /// A Hugging Face Hub model (`ORG/NAME[@REVISION]`) could not be found, fetched or checked: HTTP status, no
+    /// connection and nothing cached, offline and not cached, checksum mismatch, only pickled weights, ...
+    case hub(model: String, file: String?, reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -59,6 +62,8 @@ public enum ViTError: Error, LocalizedError, Equatable, Sendable {
             return "\(path): no model found: \(reason)"
         case .invalidArgument(let reason):
             return reason
+        case .hub(let model, let file, let reason):
+            return "\(model.forMessage)\(file.map { ": \($0.forMessage)" } ?? ""): \(reason)"
         }
     }
 }

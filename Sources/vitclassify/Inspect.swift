@@ -7,7 +7,10 @@ struct Inspect: ParsableCommand {
         abstract: "Describe a checkpoint: format, dimensions, token layout, preprocessing, labels.",
         discussion: "With --tensors, also lists every tensor in the safetensors header (name, dtype, shape).")
 
-    @Argument(help: ArgumentHelp("Model folder or .safetensors file (default: the shipped model).", valueName: "model"))
+    @Argument(
+        help: ArgumentHelp(
+            "Model folder, .safetensors file, or Hugging Face Hub model ORG/NAME[@REVISION] (default: the shipped model).",
+            valueName: "model"))
     var model: String?
 
     @Option(name: .long, help: ArgumentHelp("Describe the model as run at this input size.", valueName: "S"))

@@ -7,9 +7,14 @@ struct ModelArguments: ParsableArguments {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Model: a folder with model.safetensors + config.json (timm or Hugging Face), or a .safetensors file with config.json beside it.",
-            discussion: "Default: the Fashion-MNIST ViT in the repository's weights/ folder (or $VITCLASSIFY_MODEL).",
-            valueName: "path"))
+            "Model: a folder with model.safetensors + config.json (timm or Hugging Face), a .safetensors file with config.json beside it, or a Hugging Face Hub model ORG/NAME[@REVISION] (also hf-hub:ORG/NAME).",
+            discussion: """
+                Default: the Fashion-MNIST ViT in the repository's weights/ folder (or $VITCLASSIFY_MODEL, a path or a Hub id).
+                Hub models are read from the Hugging Face cache that timm and transformers share ($HF_HUB_CACHE, else \
+                $HF_HOME/hub, else ~/.cache/huggingface/hub) and downloaded into it when missing, from $HF_ENDPOINT \
+                (default https://huggingface.co) with $HF_TOKEN if set; HF_HUB_OFFLINE=1 never downloads.
+                """,
+            valueName: "model"))
     var model: String?
 
     @Option(
@@ -32,13 +37,36 @@ struct ModelArguments: ParsableArguments {
         try Classifier(modelPath: try resolvedPath(), imageSize: imageSize, threads: threads)
     }
 
+    /// The model's folder or file: `--model` (a path, or a Hub id fetched into the Hugging Face cache), else the
+    /// default model.
     func resolvedPath() throws -> String {
-        if let model { return model }
+        if let model { return try Self.resolve(model) }
+        if let value = ProcessInfo.processInfo.environment["VITCLASSIFY_MODEL"], !value.isEmpty,
+            !FileManager.default.fileExists(atPath: value), HubModelID.looksLikeID(value)
+        {
+            return try Self.resolve(value)
+        }
         if let path = DefaultModel.locate() { return path }
         throw ViTError.modelNotFound(
             path: DefaultModel.relativePath,
             reason: "the default model is not where it should be (looked in \(DefaultModel.candidates.joined(separator: ", "))); "
                 + "pass --model PATH with a folder holding model.safetensors and config.json")
+    }
+}
+
+extension ModelArguments {
+    /// A path as it is; a Hub id (`ORG/NAME[@REVISION]`, `hf-hub:ORG/NAME`) that is not an existing path becomes the
+    /// snapshot folder in the Hugging Face cache, downloaded if needed.
+    static func resolve(_ model: String) throws -> String {
+        guard !FileManager.default.fileExists(atPath: model), HubModelID.looksLikeID(model) else { return model }
+        let id: HubModelID
+        do {
+            id = try HubModelID(parsing: model)
+        } catch ViTError.invalidArgument(let reason) {
+            throw ViTError.modelNotFound(path: model, reason: "no such file or folder, and \(reason)")
+        }
+        let progress = DownloadProgress()
+        return try HubClient(settings: HubSettings(), events: { progress.handle($0) }).snapshot(for: id)
     }
 }
 

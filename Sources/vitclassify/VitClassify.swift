@@ -9,7 +9,8 @@ struct VitClassify: ParsableCommand {
         abstract: "Classify PNG images with Vision Transformer checkpoints (timm, Hugging Face), without Python.",
         discussion: """
             Without a subcommand, classifies the images given (see 'vitclassify classify --help').
-            Models: a folder with model.safetensors and config.json from timm or Hugging Face (ViT, DeiT).
+            Models: a folder with model.safetensors and config.json from timm or Hugging Face (ViT, DeiT), or a
+            Hugging Face Hub model ORG/NAME[@REVISION] (hf-hub:ORG/NAME), kept in the cache timm and transformers share.
             Without --model, the default Fashion-MNIST model shipped in weights/ is used.
             """,
         version: "0.1.0",

@@ -81,6 +81,7 @@ func errorKind(_ error: ViTError) -> String {
     case .unusedWeights: "unusedWeights"
     case .modelNotFound: "modelNotFound"
     case .invalidArgument: "invalidArgument"
+    case .hub: "hub"
     }
 }
 

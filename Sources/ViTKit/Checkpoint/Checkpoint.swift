@@ -2,7 +2,8 @@ import Foundation
 
 /// Loading a checkpoint: find the files, pick the dialect, build the one internal layout, check every tensor.
 public enum Checkpoint {
-    /// The files of a checkpoint given as a folder, or as a `.safetensors` file with `config.json` beside it.
+    /// The files of a checkpoint given as a folder, or as a `.safetensors` file (or a sharded set's
+    /// `model.safetensors.index.json`) with `config.json` beside it.
     struct Files {
         var weights: String
         var config: String
@@ -21,6 +22,8 @@ public enum Checkpoint {
                     .filter { $0.hasSuffix(".safetensors") }.sorted()
                 if candidates.contains("model.safetensors") {
                     weights = folder.appendingPathComponent("model.safetensors").path
+                } else if FileManager.default.fileExists(atPath: folder.appendingPathComponent(Self.shardIndex).path) {
+                    weights = folder.appendingPathComponent(Self.shardIndex).path
                 } else if candidates.count == 1 {
                     weights = folder.appendingPathComponent(candidates[0]).path
                 } else if candidates.isEmpty {
@@ -30,7 +33,7 @@ public enum Checkpoint {
                         path: path, reason: "several .safetensors files and none named model.safetensors: \(candidates)")
                 }
             } else {
-                guard path.hasSuffix(".safetensors") else {
+                guard path.hasSuffix(".safetensors") || path.hasSuffix(".safetensors.index.json") else {
                     throw ViTError.modelNotFound(path: path, reason: "expected a folder or a .safetensors file")
                 }
                 weights = path
@@ -43,11 +46,16 @@ public enum Checkpoint {
             }
             let preprocessor = folder.appendingPathComponent("preprocessor_config.json").path
             preprocessorConfig = FileManager.default.fileExists(atPath: preprocessor) ? preprocessor : nil
+            // A snapshot in the Hugging Face cache (…/models--ORG--NAME/snapshots/<commit>) is named ORG/NAME.
             name =
-                isDirectory.boolValue
-                ? folder.standardizedFileURL.lastPathComponent
-                : URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+                HubCache.repository(ofSnapshotFolder: folder.path)
+                ?? (isDirectory.boolValue
+                    ? folder.standardizedFileURL.lastPathComponent
+                    : URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent)
         }
+
+        /// The index of a sharded checkpoint, as `save_pretrained` writes it.
+        static let shardIndex = "model.safetensors.index.json"
     }
 
     /// Loads a checkpoint.
@@ -147,7 +155,8 @@ protocol CheckpointDialect {
     static func read(files: Checkpoint.Files, config: JSONObject, safetensors: SafeTensorsFile) throws -> (ModelInfo, TensorStore)
 }
 
-/// Labels for `count` classes: the given names, else ImageNet-1k's for 1000 classes, else `class_<i>`.
+/// Labels for `count` classes: the given names, else the built-in list timm would use for that class count
+/// (ImageNet-1k for 1000; ImageNet-21k, -12k, -21K-P for 21843, 11821, 11221), else `class_<i>`.
 func resolveLabels(_ names: [String]?, count: Int, configPath: String) throws -> (labels: [String], source: String) {
     if let names {
         guard names.count == count else {
@@ -157,5 +166,33 @@ func resolveLabels(_ names: [String]?, count: Int, configPath: String) throws ->
         return (names, "config")
     }
     if count == imageNet1kLabels.count { return (imageNet1kLabels, "ImageNet-1k (built in; the config has no label names)") }
+    if let (labels, dataset) = BuiltInLabels.imageNet21kFamily(count: count) {
+        return (
+            labels,
+            "\(dataset) (built in, as timm names them; inferred from the class count, the config has no label names)"
+        )
+    }
     return ((0..<count).map { "class_\($0)" }, "generated (the config has no label names)")
+}
+
+/// The ImageNet-21k family's class names (``imageNet21kLabelText`` and the subsets' index lists), decoded once.
+enum BuiltInLabels {
+    static let imageNet21k: [String] = imageNet21kLabelText.split(separator: "\n", omittingEmptySubsequences: false)
+        .map(String.init)
+    static let imageNet12k: [String] = subset(imageNet12kIndexText)
+    static let imageNet21kMIIL: [String] = subset(imageNet21kMIILIndexText)
+
+    private static func subset(_ indices: String) -> [String] {
+        indices.split(whereSeparator: { $0 == " " || $0 == "\n" }).map { imageNet21k[Int($0)!] }
+    }
+
+    /// timm's `infer_imagenet_subset` for the class counts of the ImageNet-21k family.
+    static func imageNet21kFamily(count: Int) -> (labels: [String], dataset: String)? {
+        switch count {
+        case 21843: (imageNet21k, "ImageNet-21k (21,843 classes, Google fall11)")
+        case 11821: (imageNet12k, "ImageNet-12k (11,821 classes, timm's subset of ImageNet-21k)")
+        case 11221: (imageNet21kMIIL, "ImageNet-21K-P (11,221 classes, MIIL fall11)")
+        default: nil
+        }
+    }
 }

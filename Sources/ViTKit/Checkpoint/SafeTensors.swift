@@ -1,6 +1,7 @@
 import Foundation
 
-/// A `.safetensors` file, memory-mapped, with every header entry checked against the file.
+/// A `.safetensors` file, memory-mapped, with every header entry checked against the file; or a sharded set of them
+/// named by a `model.safetensors.index.json` (its `weight_map` says which shard holds which tensor), read as one.
 ///
 /// Layout: an 8-byte little-endian header length `n`, `n` bytes of JSON mapping each tensor name to
 /// `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative to the end of the header), then the data.
@@ -26,26 +27,80 @@ public final class SafeTensorsFile: @unchecked Sendable {
         /// Byte range inside the data section.
         let begin: Int
         let end: Int
+        /// Which file of a sharded set holds the tensor (0 for a single file).
+        var shard = 0
         public var elementCount: Int { shape.reduce(1, *) }
     }
 
     /// Headers above this size are refused before they are read.
     public static let maxHeaderBytes = 100 * 1024 * 1024
 
+    /// The file, or the index of a sharded set.
     public let path: String
     public let tensors: [String: TensorInfo]
     public let metadata: [String: String]
-    private let file: MappedFile
-    private let dataStart: Int
+    /// Each file's mapping and where its data section starts.
+    private let shards: [(file: MappedFile, dataStart: Int)]
 
+    /// Opens a `.safetensors` file, or every shard a `….safetensors.index.json` names.
     public convenience init(path: String) throws {
-        try self.init(file: MappedFile(path: path))
+        if path.hasSuffix(".index.json") {
+            try self.init(indexPath: path)
+        } else {
+            try self.init(file: MappedFile(path: path))
+        }
     }
 
     init(file: MappedFile) throws {
-        self.file = file
         self.path = file.path
-        (dataStart, tensors, metadata) = try Self.parse(file.bytes, path: file.path)
+        let (dataStart, tensors, metadata) = try Self.parse(file.bytes, path: file.path)
+        (self.tensors, self.metadata, shards) = (tensors, metadata, [(file, dataStart)])
+    }
+
+    /// A sharded checkpoint: each shard is checked as a file of its own, and the index's `weight_map` must name
+    /// exactly the tensors each shard holds.
+    init(indexPath: String) throws {
+        func fail(_ reason: String) -> ViTError { .invalidCheckpoint(path: indexPath, reason: reason) }
+        path = indexPath
+        let json: Any
+        do {
+            json = try JSONSerialization.jsonObject(with: try FileIO.read(indexPath, limit: 64 << 20))
+        } catch let error as ViTError {
+            throw error
+        } catch {
+            throw fail("index is not valid JSON")
+        }
+        guard let map = (json as? [String: Any])?["weight_map"] as? [String: Any], !map.isEmpty else {
+            throw fail("index has no 'weight_map' object naming the shards")
+        }
+        var shardOf: [String: String] = [:]
+        for (tensor, value) in map {
+            guard let shard = value as? String, !shard.isEmpty, !shard.contains("/"), !shard.contains("\\"), shard != ".",
+                shard != ".."
+            else { throw fail("weight_map['\(tensor.forMessage)'] is not a file name in the index's folder") }
+            shardOf[tensor] = shard
+        }
+        let folder = URL(fileURLWithPath: indexPath).deletingLastPathComponent()
+        var tensors: [String: TensorInfo] = [:]
+        var metadata: [String: String] = [:]
+        var shards: [(file: MappedFile, dataStart: Int)] = []
+        for name in Set(shardOf.values).sorted() {
+            let file = try MappedFile(path: folder.appendingPathComponent(name).path)
+            let (dataStart, found, shardMetadata) = try Self.parse(file.bytes, path: file.path)
+            for (tensor, var info) in found {
+                guard shardOf[tensor] == name else {
+                    throw fail("shard \(name.forMessage) holds '\(tensor.forMessage)', which weight_map places elsewhere")
+                }
+                info.shard = shards.count
+                tensors[tensor] = info
+            }
+            metadata.merge(shardMetadata) { first, _ in first }
+            shards.append((file, dataStart))
+        }
+        if let absent = shardOf.keys.sorted().first(where: { tensors[$0] == nil }) {
+            throw fail("weight_map places '\(absent.forMessage)' in \(shardOf[absent]!.forMessage), which does not hold it")
+        }
+        (self.tensors, self.metadata, self.shards) = (tensors, metadata, shards)
     }
 
     /// Reads and validates the length prefix and the header of a whole safetensors file held in `bytes`.
@@ -148,7 +203,13 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     func floats(_ info: TensorInfo) -> [Float] {
-        Self.floats(info, from: UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
+        Self.floats(info, from: bytes(of: info))
+    }
+
+    /// The tensor's bytes inside its file's mapping.
+    private func bytes(of info: TensorInfo) -> UnsafeRawBufferPointer {
+        let (file, dataStart) = shards[info.shard]
+        return UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.begin)..<(dataStart + info.end)])
     }
 
     /// Converts a tensor's bytes (`info.end - info.begin` of them, as checked by ``parseHeader(_:dataSize:path:)``)
@@ -189,12 +250,13 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// Tells the kernel the tensor's pages are no longer needed (after its values were converted), so a loaded
     /// model does not hold its weights twice: once converted, once as mapped file pages.
     func releasePages(_ info: TensorInfo) {
+        let (file, dataStart) = shards[info.shard]
         file.release(offset: dataStart + info.begin, count: info.end - info.begin)
     }
 
     /// Raw bytes of a U8 tensor (used for test fixtures).
     public func bytes(_ name: String) throws -> [UInt8] {
         guard let info = tensors[name] else { throw ViTError.missingWeight(path: path, key: name) }
-        return [UInt8](UnsafeRawBufferPointer(rebasing: file.bytes[(dataStart + info.begin)..<(dataStart + info.end)]))
+        return [UInt8](bytes(of: info))
     }
 }
