@@ -61,7 +61,8 @@ public final class HubClient: Sendable {
         do {
             let config = try downloader.metadata(repository, revision: id.revision, filename: "config.json")
             let folder = try assemble(id, commit: config.commit, online: true, known: ["config.json": config])
-            try cache.writeRef(repository, revision: id.revision, commit: config.commit)
+            // Best effort, as huggingface_hub: a read-only shared cache that has the files still works.
+            try? cache.writeRef(repository, revision: id.revision, commit: config.commit)
             return folder
         } catch let failure as HubFailure where failure.allowsCacheFallback {
             guard let commit = cachedCommit, let folder = try? assemble(id, commit: commit, online: false) else {
