@@ -15,14 +15,19 @@ let package = Package(
             name: "CLibPNG", pkgConfig: "libpng",
             providers: [.apt(["libpng-dev"]), .brew(["libpng"])]),
         .systemLibrary(
+            name: "CLibJPEG", pkgConfig: "libjpeg",
+            providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        .systemLibrary(
             name: "CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
         // libpng's errors arrive by longjmp, which Swift cannot catch: the setjmp lives in this small C target.
         .target(name: "PNGIO", dependencies: ["CLibPNG"]),
+        // libjpeg's errors arrive through error_exit, which must not return: the same setjmp layer for JPEG.
+        .target(name: "JPEGIO", dependencies: ["CLibJPEG"]),
         // Element-wise kernels (LayerNorm, softmax, GELU): always optimised, even in debug builds, so that tests
         // over thousands of images stay fast; multiversioned for AVX-512 / AVX2 at load time.
         .target(name: "ViTKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]),
-        .target(name: "ViTKit", dependencies: ["PNGIO", "CBLAS", "ViTKernels"]),
+        .target(name: "ViTKit", dependencies: ["PNGIO", "JPEGIO", "CBLAS", "ViTKernels"]),
         .executableTarget(
             name: "vitclassify",
             dependencies: [
@@ -30,7 +35,7 @@ let package = Package(
             ]),
         .testTarget(
             name: "ViTKitTests",
-            dependencies: ["ViTKit", "vitclassify", "PNGIO", "ViTKernels", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: ["ViTKit", "vitclassify", "PNGIO", "JPEGIO", "ViTKernels", "CBLAS", .product(name: "ArgumentParser", package: "swift-argument-parser")],
             resources: [.copy("Resources")]),
     ]
 )

@@ -7,6 +7,7 @@
                        FuzzConfig.swift), with its own config.json (+ NUL + preprocessor_config.json), and the
                        broken corpus's configs against the tiny controls
   corpus/png/          the fixture PNGs and the broken PNGs (the 49 KB bomb included)
+  corpus/jpeg/         the JPEG corpus of tools/make_jpeg_fixtures.py (images, orientation files, broken files)
 Run tools/make_broken_inputs.py first if the broken corpus changed. Names are content hashes, as libFuzzer's.
 """
 import hashlib
@@ -16,6 +17,7 @@ import shutil
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FIXTURES = os.path.join(ROOT, "Tests/ViTKitTests/Resources/fixtures")
 BROKEN = os.path.join(ROOT, "Tests/ViTKitTests/Resources/broken")
+JPEG = os.path.join(ROOT, "Tests/ViTKitTests/Resources/jpeg")
 OUT = os.path.join(ROOT, "Fuzz/corpus")
 
 
@@ -31,8 +33,15 @@ def write(target, data):
         f.write(data)
 
 
+def jpeg_seeds():
+    """The JPEG corpus of tools/make_jpeg_fixtures.py, images and broken files (all under 64 KB)."""
+    for folder in [os.path.join(JPEG, "images"), os.path.join(JPEG, "broken")]:
+        for name in sorted(os.listdir(folder)):
+            yield read(os.path.join(folder, name))
+
+
 def main():
-    for target in ["safetensors", "config", "png"]:
+    for target in ["safetensors", "config", "png", "jpeg"]:
         shutil.rmtree(os.path.join(OUT, target), ignore_errors=True)
     models = sorted(os.listdir(os.path.join(FIXTURES, "models")))
     checkpoints = [os.path.join(FIXTURES, "models", m) for m in models] + \
@@ -67,7 +76,9 @@ def main():
     for folder in [os.path.join(FIXTURES, "images"), os.path.join(BROKEN, "png")]:
         for name in sorted(os.listdir(folder)):
             write("png", read(os.path.join(folder, name)))
-    for target in ["safetensors", "config", "png"]:
+    for data in jpeg_seeds():
+        write("jpeg", data)
+    for target in ["safetensors", "config", "png", "jpeg"]:
         folder = os.path.join(OUT, target)
         size = sum(os.path.getsize(os.path.join(folder, n)) for n in os.listdir(folder))
         print(f"{target}: {len(os.listdir(folder))} seeds, {size} bytes")

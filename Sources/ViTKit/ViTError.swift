@@ -9,7 +9,11 @@ public enum ViTError: Error, LocalizedError, Equatable, Sendable {
     case fileUnreadable(path: String, reason: String)
     /// A PNG file could not be decoded.
     case imageDecodingFailed(path: String, reason: String)
-    /// A PNG's width × height is above the pixel limit.
+    /// A JPEG file could not be decoded (corrupt, truncated, unsupported).
+    case jpegDecodingFailed(path: String, reason: String)
+    /// A file is neither a PNG nor a JPEG (by its signature: the extension does not matter).
+    case unknownImageFormat(path: String, reason: String)
+    /// An image's width × height (from its header) is above the pixel limit.
     case imageTooLarge(path: String, width: Int, height: Int, limit: Int)
     /// A file could not be written.
     case writeFailed(path: String, reason: String)
@@ -39,6 +43,10 @@ public enum ViTError: Error, LocalizedError, Equatable, Sendable {
             return "\(path): cannot read file: \(reason)"
         case .imageDecodingFailed(let path, let reason):
             return "\(path): not a readable PNG: \(reason)"
+        case .jpegDecodingFailed(let path, let reason):
+            return "\(path): not a readable JPEG: \(reason)"
+        case .unknownImageFormat(let path, let reason):
+            return "\(path): \(reason); supported image formats: PNG, JPEG"
         case .imageTooLarge(let path, let width, let height, let limit):
             return "\(path): image is \(width)×\(height) = \(width * height) pixels, over the limit of \(limit)"
                 + " (raise it with --max-pixels)"

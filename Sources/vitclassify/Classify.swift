@@ -6,7 +6,7 @@ enum OutputFormat: String, ExpressibleByArgument, CaseIterable {
     case text, json
 }
 
-/// Options for reading PNG files.
+/// Options for reading image files (PNG or JPEG, told apart by their signature).
 struct ImageArguments: ParsableArguments {
     @Option(
         name: .long, help: ArgumentHelp("Refuse images with more pixels than this (checked before decoding).", valueName: "N"))
@@ -18,6 +18,13 @@ struct ImageArguments: ParsableArguments {
             "Composite transparent pixels over this colour instead of dropping alpha (the reference pipelines drop it).",
             valueName: "R,G,B"))
     var background: String?
+
+    @Flag(
+        name: .long,
+        help: ArgumentHelp(
+            "Classify the stored pixels, ignoring the EXIF orientation (as timm's inference.py does; by default the image is turned as viewers show it, as Hugging Face's load_image does)."
+        ))
+    var ignoreExifOrientation = false
 
     func validate() throws {
         guard maxPixels >= 1 && maxPixels <= 1 << 34 else { throw ValidationError("--max-pixels must be between 1 and 2^34") }
@@ -34,13 +41,14 @@ struct ImageArguments: ParsableArguments {
     }
 
     var options: ImageReadOptions {
-        ImageReadOptions(maxPixels: maxPixels, background: try? parsedBackground())
+        ImageReadOptions(
+            maxPixels: maxPixels, background: try? parsedBackground(), applyExifOrientation: !ignoreExifOrientation)
     }
 }
 
 struct Classify: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify PNG images (the default subcommand).",
+        abstract: "Classify PNG or JPEG images (the default subcommand).",
         discussion: """
             Prints the top-K labels of each image with their probabilities.
             --format json prints one JSON object per image per line:
@@ -49,7 +57,7 @@ struct Classify: ParsableCommand {
             on stderr, the others are still classified); 1 for usage or model errors.
             """)
 
-    @Argument(help: ArgumentHelp("PNG images to classify.", valueName: "image.png"))
+    @Argument(help: ArgumentHelp("PNG or JPEG images to classify (format read from the file, not its name).", valueName: "image"))
     var images: [String]
 
     @OptionGroup var modelArguments: ModelArguments
@@ -79,7 +87,7 @@ struct Classify: ParsableCommand {
     var force = false
 
     func validate() throws {
-        if images.isEmpty { throw ValidationError("give at least one PNG image") }
+        if images.isEmpty { throw ValidationError("give at least one image (PNG or JPEG)") }
         if topK < 0 { throw ValidationError("--top-k must be 0 (all classes) or more") }
         if (overlay != nil || overlayHeads != nil) && images.count != 1 {
             throw ValidationError(
@@ -97,7 +105,7 @@ struct Classify: ParsableCommand {
         for path in images {
             let image: RGBImage
             do {
-                image = try PNGDecoder.read(path, options: imageArguments.options)
+                image = try ImageDecoder.read(path, options: imageArguments.options)
             } catch {
                 printError("error: \(error.localizedDescription)")
                 failures += 1

@@ -16,6 +16,7 @@ struct Eval: ParsableCommand {
     var directory: String
 
     @OptionGroup var modelArguments: ModelArguments
+    @OptionGroup var imageArguments: ImageArguments
 
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
@@ -44,7 +45,7 @@ struct Eval: ParsableCommand {
         }
         var evaluation = Evaluation(labels: labels)
         let progress = ProgressReporter(total: paths.count, quiet: quiet)
-        let runner = BatchRunner(classifier: classifier, batchSize: batchSize, readOptions: ImageReadOptions(), topK: 5)
+        let runner = BatchRunner(classifier: classifier, batchSize: batchSize, readOptions: imageArguments.options, topK: 5)
         try runner.run(paths) { outcomes in
             for outcome in outcomes {
                 switch outcome.result {

@@ -71,6 +71,8 @@ func errorKind(_ error: ViTError) -> String {
     switch error {
     case .fileUnreadable: "fileUnreadable"
     case .imageDecodingFailed: "imageDecodingFailed"
+    case .jpegDecodingFailed: "jpegDecodingFailed"
+    case .unknownImageFormat: "unknownImageFormat"
     case .imageTooLarge: "imageTooLarge"
     case .writeFailed: "writeFailed"
     case .refusingToOverwrite: "refusingToOverwrite"
@@ -174,7 +176,9 @@ struct HostileInputTests {
 
     @Test("the CLI prints one 'error:' line per broken PNG and exits 2", arguments: BrokenInputs.pngs)
     func cliRefuses(_ c: BrokenInputs.Case) throws {
-        let expected = expectViTError { _ = try PNGDecoder.read(c.path) }
+        // The CLI reads through ImageDecoder, which picks the decoder by signature: a JPEG header named .png
+        // (not_png_jpeg) is a JPEG's problem there, and a file that is neither says which formats are supported.
+        let expected = expectViTError { _ = try ImageDecoder.read(c.path) }
         let (code, lines) = try StandardErrorCapture.capture(keep: { $0.contains(c.path) }) {
             let command = try Classify.parse([c.path, "--model", BrokenInputs.model, "--format", "json"])
             var code: Int32 = 0
@@ -183,7 +187,12 @@ struct HostileInputTests {
         }
         #expect(code == 2)
         #expect(lines == ["error: " + (expected?.errorDescription ?? "?")])
-        if let line = lines.first { checkMessage(line, c) }
+        guard let line = lines.first else { return }
+        if case .jpegDecodingFailed = expected {
+            #expect(line.contains("\(c.path): not a readable JPEG: ") && !line.contains("\n"), "\(line)")
+        } else {
+            checkMessage(line, c)
+        }
     }
 
     @Test("--max-pixels is checked against the header, through the CLI too")

@@ -19,22 +19,31 @@ public struct RGBImage: Sendable, Equatable {
     }
 }
 
-/// Options for reading a PNG.
+/// Options for reading an image.
 public struct ImageReadOptions: Sendable, Equatable {
     /// Images with more pixels than this are refused before anything large is allocated.
     public var maxPixels: Int
     /// Composite transparent pixels over this colour instead of dropping the alpha channel (the reference pipelines
     /// drop it, as PIL's `convert("RGB")` does).
     public var background: (UInt8, UInt8, UInt8)?
+    /// Turn the image as its EXIF orientation says (JPEG APP1 Exif, PNG eXIf; XMP `tiff:Orientation` without them),
+    /// so that the model sees what any viewer shows: what Hugging Face's `load_image` does
+    /// (`ImageOps.exif_transpose`). False reads the stored pixels as they are, as timm's `inference.py` does.
+    public var applyExifOrientation: Bool
 
     public static let defaultMaxPixels = 100_000_000
 
-    public init(maxPixels: Int = ImageReadOptions.defaultMaxPixels, background: (UInt8, UInt8, UInt8)? = nil) {
+    public init(
+        maxPixels: Int = ImageReadOptions.defaultMaxPixels, background: (UInt8, UInt8, UInt8)? = nil,
+        applyExifOrientation: Bool = true
+    ) {
         self.maxPixels = maxPixels
         self.background = background
+        self.applyExifOrientation = applyExifOrientation
     }
 
     public static func == (a: ImageReadOptions, b: ImageReadOptions) -> Bool {
         a.maxPixels == b.maxPixels && a.background.map { [$0.0, $0.1, $0.2] } == b.background.map { [$0.0, $0.1, $0.2] }
+            && a.applyExifOrientation == b.applyExifOrientation
     }
 }
