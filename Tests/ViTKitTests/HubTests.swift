@@ -291,6 +291,10 @@ struct HubTests {
             ]))
         let error = expectViTError { _ = try client.snapshot(for: HubModelID(parsing: "tests/private")) }
         #expect(error?.errorDescription?.contains(secret) == false)
+        // A malformed endpoint is a one-line error, not a crash.
+        let malformed = HubClient(settings: HubSettings(environment: ["HF_ENDPOINT": "not a url", "HF_HUB_CACHE": hub.cache + "-x"]))
+        let endpointError = expectViTError { _ = try malformed.snapshot(for: HubModelID(parsing: "tests/private")) }
+        #expect(endpointError?.errorDescription?.contains("HF_ENDPOINT 'not a url' is not an http:// or https:// URL") == true)
     }
 
     @Test(

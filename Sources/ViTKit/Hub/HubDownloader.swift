@@ -107,18 +107,25 @@ struct HubDownloader {
 
     /// `{endpoint}/{repository}/resolve/{revision}/{filename}`, the revision percent-encoded whole (`refs%2Fpr%2F1`),
     /// the file name segment by segment, as `huggingface_hub.hf_hub_url`.
-    func resolveURL(_ repository: String, revision: String, filename: String) -> URL {
+    func resolveURL(_ repository: String, revision: String, filename: String) throws -> URL {
         var unreserved = CharacterSet(charactersIn: "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-._~")
         let encodedRevision = revision.addingPercentEncoding(withAllowedCharacters: unreserved) ?? revision
         unreserved.insert("/")
         let encodedFile = filename.addingPercentEncoding(withAllowedCharacters: unreserved) ?? filename
-        return URL(string: "\(http.settings.endpoint)/\(repository)/resolve/\(encodedRevision)/\(encodedFile)")!
+        let endpoint = http.settings.endpoint
+        guard let url = URL(string: "\(endpoint)/\(repository)/resolve/\(encodedRevision)/\(encodedFile)"),
+            ["http", "https"].contains(url.scheme?.lowercased() ?? ""), url.host != nil
+        else {
+            throw ViTError.invalidArgument(
+                "HF_ENDPOINT '\(endpoint.forMessage)' is not an http:// or https:// URL (e.g. https://huggingface.co)")
+        }
+        return url
     }
 
     /// The metadata request. Redirects within the endpoint's origin are followed (a renamed repository, a small
     /// file's resolve-cache URL); a redirect elsewhere is the answer (an LFS file's storage URL).
     func metadata(_ repository: String, revision: String, filename: String) throws -> HubFileMetadata {
-        var url = resolveURL(repository, revision: revision, filename: filename)
+        var url = try resolveURL(repository, revision: revision, filename: filename)
         var response: HubHTTP.Response
         var hops = 0
         while true {
