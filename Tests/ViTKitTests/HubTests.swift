@@ -165,6 +165,12 @@ struct HubTests {
         defer { broken.stop() }
         let failing = try CLI.run(["inspect", "tests/timm-vit"], environment: broken.environment(cache: hub.cache))
         #expect(failing.status == 0 && failing.stderr.contains("HTTP 503"), "\(failing.stderr)")
+        // $VITCLASSIFY_MODEL may name a Hub model too.
+        let viaEnvironment = try CLI.run(
+            ["inspect", "--format", "json"], environment: hub.environment(extra: ["VITCLASSIFY_MODEL": "tests/timm-vit"]))
+        #expect(viaEnvironment.status == 0, "\(viaEnvironment.stderr)")
+        #expect(try JSONSerialization.jsonObject(with: viaEnvironment.stdout) as? [String: Any] != nil)
+        #expect((try JSONSerialization.jsonObject(with: viaEnvironment.stdout) as? [String: Any])?["model"] as? String == "tests/timm-vit")
         // A commit hash whose snapshot is complete needs no request at all.
         let commit = try String(contentsOfFile: hub.cache + "/models--tests--timm-vit/refs/main", encoding: .utf8)
         let count = hub.requests().count
