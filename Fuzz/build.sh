@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with AddressSanitizer: Fuzz/build.sh [target ...]   (targets: safetensors config png jpeg)
+# Builds the libFuzzer targets with AddressSanitizer: Fuzz/build.sh [target ...]   (targets: safetensors config png overlay jpeg)
 # Output: .build-fuzz/fuzz-<target>. Each target is one module: the harness, Fuzz/FuzzCommon.swift and every
 # Sources/ViTKit file (so that internal entry points are reachable), linked with png_io.c and Sources/ViTKernels
 # compiled with -fsanitize=fuzzer-no-link,address, and the system libpng and OpenBLAS.
@@ -14,7 +14,7 @@ out=${OUT:-.build-fuzz}
 sanitizers=${SANITIZERS:-fuzzer,address}
 opt=${SWIFT_OPT:--O}
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(safetensors config png jpeg)
+[ ${#targets[@]} -gt 0 ] || targets=(safetensors config png overlay jpeg)
 mkdir -p "$out/include/PNGIO" "$out/include/JPEGIO" "$out/include/ViTKernels" "$out/obj"
 
 csan="-fsanitize=${sanitizers/fuzzer/fuzzer-no-link}"
@@ -35,10 +35,11 @@ for file in "$src"/ViTKernels/*.c; do
     kernels+=("$object")
 done
 
-declare -A harness=([safetensors]=FuzzSafeTensors.swift [config]=FuzzConfig.swift [png]=FuzzPNG.swift [jpeg]=FuzzJPEG.swift)
+declare -A harness=([safetensors]=FuzzSafeTensors.swift [config]=FuzzConfig.swift [png]=FuzzPNG.swift
+    [overlay]=FuzzOverlay.swift [jpeg]=FuzzJPEG.swift)
 mapfile -t vitkit < <(cd "$src/ViTKit" && find "$(pwd)" -name '*.swift' | sort)
 for target in "${targets[@]}"; do
-    file=${harness[$target]:?unknown target $target (safetensors, config, png, jpeg)}
+    file=${harness[$target]:?unknown target $target (safetensors, config, png, overlay, jpeg)}
     echo "building $out/fuzz-$target"
     swiftc $opt -g -use-ld=lld -sanitize="$sanitizers" -parse-as-library -module-name "Fuzz_$target" \
         -I "$out/include/PNGIO" -I "$out/include/JPEGIO" -I "$out/include/ViTKernels" -I "$src/CBLAS" \

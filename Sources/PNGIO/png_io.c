@@ -9,42 +9,57 @@
 #include <string.h>
 #include <unistd.h>
 
+// What libpng said, for one read or one write. libpng explains a bad IHDR in warnings ("Image width is zero in
+// IHDR", ...) and then fails with a bare "Invalid IHDR data": the IHDR warnings are kept here and appended to that
+// error. Each of reader_state and writer_state holds its own, and each is reached only through callbacks registered
+// with that same state (on_read_* with the reader's, on_write_* with the writer's): a callback never casts another
+// operation's state.
 typedef struct {
-    const uint8_t *data;
-    size_t size;
-    size_t offset;
     char *message;
     size_t message_size;
-    // libpng explains a bad IHDR in warnings ("Image width is zero in IHDR", ...) and then fails with a bare
-    // "Invalid IHDR data": the warnings are kept here and appended to that error.
     char warnings[192];
-} reader_state;
+} diagnostics;
 
 static void copy_message(char *message, size_t message_size, const char *text) {
     if (message == NULL || message_size == 0) return;
     snprintf(message, message_size, "%s", text);
 }
 
-static void on_error(png_structp png, png_const_charp text) {
-    reader_state *state = (reader_state *)png_get_error_ptr(png);
-    if (state != NULL && state->message != NULL && state->message_size > 0) {
-        if (state->warnings[0] != '\0' && strstr(text, "IHDR") != NULL) {
-            snprintf(state->message, state->message_size, "%s (%s)", text, state->warnings);
-        } else {
-            copy_message(state->message, state->message_size, text);
-        }
+static void record_error(diagnostics *diag, png_const_charp text) {
+    if (diag == NULL || diag->message == NULL || diag->message_size == 0) return;
+    if (text == NULL) text = "libpng error";
+    if (diag->warnings[0] != '\0' && strstr(text, "IHDR") != NULL) {
+        snprintf(diag->message, diag->message_size, "%s (%s)", text, diag->warnings);
+    } else {
+        copy_message(diag->message, diag->message_size, text);
     }
+}
+
+// Ancillary-chunk problems (bad CRC on tEXt, unknown sRGB profile, ...) are not fatal and not kept; IHDR ones are
+// kept for record_error. Bounded by the warnings buffer: later warnings that do not fit are dropped.
+static void record_warning(diagnostics *diag, png_const_charp text) {
+    if (diag == NULL || text == NULL || strstr(text, "IHDR") == NULL) return;
+    size_t used = strnlen(diag->warnings, sizeof(diag->warnings));
+    if (used + 3 >= sizeof(diag->warnings)) return;
+    snprintf(diag->warnings + used, sizeof(diag->warnings) - used, "%s%s", used > 0 ? "; " : "", text);
+}
+
+typedef struct {
+    const uint8_t *data;
+    size_t size;
+    size_t offset;
+    diagnostics diag;
+} reader_state;
+
+static void on_read_error(png_structp png, png_const_charp text) {
+    reader_state *state = (reader_state *)png_get_error_ptr(png);
+    if (state != NULL) record_error(&state->diag, text);
     png_longjmp(png, 1);
 }
 
-// Ancillary-chunk problems (bad CRC on tEXt, unknown sRGB profile, ...) are not fatal; IHDR ones are kept for
-// on_error (see reader_state.warnings).
-static void on_warning(png_structp png, png_const_charp text) {
+static void on_read_warning(png_structp png, png_const_charp text) {
     reader_state *state = (reader_state *)png_get_error_ptr(png);
-    if (state == NULL || strstr(text, "IHDR") == NULL) return;
-    size_t used = strlen(state->warnings);
-    if (used + 3 >= sizeof(state->warnings)) return;
-    snprintf(state->warnings + used, sizeof(state->warnings) - used, "%s%s", used > 0 ? "; " : "", text);
+    if (state != NULL) record_warning(&state->diag, text);
 }
 
 static void read_from_memory(png_structp png, png_bytep out, png_size_t length) {
@@ -66,8 +81,8 @@ int pngio_decode(const uint8_t *data, size_t size, uint64_t max_pixels, const ui
         copy_message(message, message_size, size == 0 ? "file is empty" : "not a PNG file (bad signature)");
         return PNGIO_ERROR;
     }
-    reader_state state = {data, size, 0, message, message_size, {0}};
-    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, on_error, on_warning);
+    reader_state state = {data, size, 0, {message, message_size, {0}}};
+    png_structp png = png_create_read_struct(PNG_LIBPNG_VER_STRING, &state, on_read_error, on_read_warning);
     if (png == NULL) return PNGIO_OUT_OF_MEMORY;
     png_infop png_info = png_create_info_struct(png);
     if (png_info == NULL) {
@@ -173,35 +188,41 @@ int pngio_decode(const uint8_t *data, size_t size, uint64_t max_pixels, const ui
 }
 
 typedef struct {
-    char *message;
-    size_t message_size;
+    FILE *file;
+    diagnostics diag;
 } writer_state;
 
 static void on_write_error(png_structp png, png_const_charp text) {
     writer_state *state = (writer_state *)png_get_error_ptr(png);
-    copy_message(state->message, state->message_size, text);
+    if (state != NULL) record_error(&state->diag, text);
     png_longjmp(png, 1);
 }
 
+static void on_write_warning(png_structp png, png_const_charp text) {
+    writer_state *state = (writer_state *)png_get_error_ptr(png);
+    if (state != NULL) record_warning(&state->diag, text);
+}
+
 static void write_to_file(png_structp png, png_bytep data, png_size_t length) {
-    FILE *file = (FILE *)png_get_io_ptr(png);
-    if (fwrite(data, 1, length, file) != length) png_error(png, strerror(errno));
+    writer_state *state = (writer_state *)png_get_io_ptr(png);
+    if (fwrite(data, 1, length, state->file) != length) png_error(png, strerror(errno));
 }
 
 static void flush_file(png_structp png) {
-    FILE *file = (FILE *)png_get_io_ptr(png);
-    if (fflush(file) != 0) png_error(png, strerror(errno));
+    writer_state *state = (writer_state *)png_get_io_ptr(png);
+    if (fflush(state->file) != 0) png_error(png, strerror(errno));
 }
 
 int pngio_write_rgb8(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height, char *message,
                      size_t message_size) {
+    copy_message(message, message_size, "");
     FILE *file = fopen(path, "wb");
     if (file == NULL) {
         copy_message(message, message_size, strerror(errno));
         return PNGIO_IO_ERROR;
     }
-    writer_state state = {message, message_size};
-    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &state, on_write_error, on_warning);
+    writer_state state = {file, {message, message_size, {0}}};
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &state, on_write_error, on_write_warning);
     png_infop png_info = png == NULL ? NULL : png_create_info_struct(png);
     if (png_info == NULL) {
         png_destroy_write_struct(&png, NULL);
@@ -215,11 +236,16 @@ int pngio_write_rgb8(const char *path, const uint8_t *pixels, uint32_t width, ui
         fclose(file);
         return PNGIO_IO_ERROR;
     }
-    png_set_write_fn(png, file, write_to_file, flush_file);
+    png_set_write_fn(png, &state, write_to_file, flush_file);
+    // libpng's default user limits (1,000,000 a side) would refuse some valid images that the decoder accepts (it
+    // lifts the same limits); the caller bounds what it writes (overlays: Overlay.Budget).
+    png_set_user_limits(png, PNG_UINT_31_MAX, PNG_UINT_31_MAX);
+    // Checks the size (zero, over 2^31 - 1) with warnings and an error before any pixel is read.
     png_set_IHDR(png, png_info, width, height, 8, PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    if (pixels == NULL) png_error(png, "no pixels");
     png_write_info(png, png_info);
-    rows = malloc(sizeof(png_bytep) * (size_t)(height ? height : 1));
+    rows = malloc(sizeof(png_bytep) * (size_t)height);
     if (rows == NULL) png_error(png, "out of memory");
     for (uint32_t y = 0; y < height; y++) rows[y] = (png_bytep)(pixels + (size_t)y * width * 3);
     png_write_image(png, rows);

@@ -84,17 +84,22 @@ struct AttentionArguments: ParsableArguments {
     }
 
     /// One overlay per head of the selected layer (the last layer for rollout), tiled in head order, row-major.
+    ///
+    /// The whole grid fits the overlay budget: each tile gets its share (``Overlay/Budget/tiles(count:columns:gap:)``).
     func headsOverlay(_ image: RGBImage, maps: AttentionMaps, classifier: Classifier) throws -> RGBImage {
         let layer: Int
         switch mapKind {
         case .layer(let l): layer = l
         case .last, .rollout: layer = maps.layers - 1
         }
+        let columns = Int(Double(maps.heads).squareRoot().rounded(.up)), gap = 4
+        let budget = Overlay.Budget.standard.tiles(count: maps.heads, columns: columns, gap: gap)
         let tiles = try (0..<maps.heads).map { h in
             Overlay.render(
                 image: image, map: try maps.layerMap(layer, heads: .head(h)), gridHeight: maps.gridHeight,
-                gridWidth: maps.gridWidth, preprocessing: classifier.info.preprocessing, colormap: colormap, alpha: Float(alpha))
+                gridWidth: maps.gridWidth, preprocessing: classifier.info.preprocessing, colormap: colormap, alpha: Float(alpha),
+                budget: budget)
         }
-        return Overlay.grid(tiles, columns: Int(Double(maps.heads).squareRoot().rounded(.up)))
+        return Overlay.grid(tiles, columns: columns, gap: gap)
     }
 }

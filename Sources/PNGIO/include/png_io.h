@@ -10,7 +10,7 @@ enum {
     PNGIO_ERROR = 1,          // libpng reported an error; message holds its text
     PNGIO_TOO_MANY_PIXELS = 2, // width*height exceeds max_pixels; nothing large was allocated
     PNGIO_OUT_OF_MEMORY = 3,
-    PNGIO_IO_ERROR = 4,       // open/write/close failed; message holds strerror
+    PNGIO_IO_ERROR = 4,       // open/write/close failed (message holds strerror), or libpng refused to write
 };
 
 /// What the file's header said, before any transformation.
@@ -36,6 +36,9 @@ int pngio_decode(const uint8_t *data, size_t size, uint64_t max_pixels, const ui
 
 /// Writes 8-bit RGB pixels (width*height*3 bytes) as a PNG file at `path` (created or truncated).
 /// The caller writes to a temporary path and renames it into place.
+/// Any size PNG allows is written (1 to 2^31-1 a side; libpng's default limit of 1,000,000 a side is lifted, as
+/// for reading); others fail with PNGIO_IO_ERROR and libpng's reason, e.g. "Invalid IHDR data (Image width is zero
+/// in IHDR)". The writer keeps its own error and warning state: nothing is shared with pngio_decode.
 int pngio_write_rgb8(const char *path, const uint8_t *pixels, uint32_t width, uint32_t height,
                      char *message, size_t message_size);
 

@@ -53,11 +53,23 @@ enum PNGCodec {
         }
     }
 
+    /// The largest width or height a PNG can store (2^31 − 1).
+    static let maximumSide = Int(Int32.max)
+
     /// Writes 8-bit RGB pixels to `path` (which must be a temporary path the caller renames into place).
     ///
+    /// Any size PNG allows is written, 1 to 2^31 − 1 a side; an empty image or a larger side is refused with
+    /// libpng's reason (callers that choose sizes bound them first: overlays by ``Overlay/Budget``).
     /// The corresponding C function is `pngio_write_rgb8()`.
+    /// - Throws: ``ViTError/writeFailed(path:reason:)``.
     static func writeRGB(_ image: RGBImage, to path: String, displayName: String) throws {
+        guard image.width <= maximumSide && image.height <= maximumSide else {
+            throw ViTError.writeFailed(
+                path: displayName,
+                reason: "a \(image.width)×\(image.height) image cannot be stored in a PNG (at most \(maximumSide) a side)")
+        }
         var message = [CChar](repeating: 0, count: 256)
+        // Sizes within 0…2^31 − 1 (checked above, RGBImage rules out negatives): the conversions cannot trap.
         let status = image.pixels.withUnsafeBufferPointer {
             pngio_write_rgb8(path, $0.baseAddress, UInt32(image.width), UInt32(image.height), &message, 256)
         }
