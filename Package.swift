@@ -27,7 +27,8 @@ let package = Package(
         // Element-wise kernels (LayerNorm, softmax, GELU): always optimised, even in debug builds, so that tests
         // over thousands of images stay fast; multiversioned for AVX-512 / AVX2 at load time.
         .target(name: "ViTKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]),
-        .target(name: "ViTKit", dependencies: ["PNGIO", "JPEGIO", "CBLAS", "ViTKernels"]),
+        // Resources: the ImageNet label lists (tools/make_imagenet_labels.py) and the timm architecture table.
+        .target(name: "ViTKit", dependencies: ["PNGIO", "JPEGIO", "CBLAS", "ViTKernels"], resources: [.copy("Resources")]),
         .executableTarget(
             name: "vitclassify",
             dependencies: [

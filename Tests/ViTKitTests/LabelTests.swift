@@ -71,6 +71,15 @@ struct LabelTests {
     func otherCounts() throws {
         let (labels, source) = try resolveLabels(nil, count: 21842, configPath: "config.json")
         #expect(labels.first == "class_0" && labels.last == "class_21841" && source.hasPrefix("generated"))
-        #expect(BuiltInLabels.imageNet21k.count == 21843 && Set(BuiltInLabels.imageNet21k).count > 21000)
+        let full = try #require(try BuiltInLabels.imageNet(count: 21843)).labels
+        #expect(full.count == 21843 && Set(full).count > 21000)
+    }
+
+    @Test("ImageNet-1k names are built in, as timm names them")
+    func imageNet1k() throws {
+        let (labels, source) = try resolveLabels(nil, count: 1000, configPath: "config.json")
+        #expect(labels.count == 1000 && labels[0] == "tench, Tinca tinca" && labels[999].hasPrefix("toilet tissue"))
+        #expect(labels[134] == "crane" && labels[517] == "crane" && Set(labels).count == 999)
+        #expect(source.hasPrefix("ImageNet-1k (built in"))
     }
 }
