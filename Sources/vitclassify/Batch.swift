@@ -8,21 +8,29 @@ enum RowFormat: String, ExpressibleByArgument, CaseIterable {
 
 struct Batch: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Classify every PNG in a folder into CSV or JSON Lines.",
+        abstract: "Classify every image in a folder (or a list of files) into CSV or JSON Lines.",
         discussion: """
-            Files: every *.png (any case) in DIR (and below it with --recursive), in byte order of their paths;
-            rows come out in that order.
+            Files: every *.png, *.jpg and *.jpeg (any case) in DIR (and below it with --recursive), in byte order of
+            their paths; or, with --files-from FILE, the paths FILE lists one per line ('-': standard input), in that
+            order. Rows come out in that order; a file's format is told by its signature, not its name.
             CSV (RFC 4180, header row): image,label,probability,index for rank 1, then label_2,probability_2,index_2 …
             up to --top-k, then error. JSON Lines: the fields of 'vitclassify --format json' plus "error" (null or text).
             Rows are written batch by batch in whole lines: after an interruption (Ctrl-C, kill) --output holds only
             complete rows, and --resume skips the images already in it and appends the rest.
-            --shard K/N (1-based) takes files K, K+N, K+2N, … of the sorted list: N processes cover every file once.
+            --shard K/N (1-based) takes files K, K+N, K+2N, … of the list: N processes cover every file once.
             Exit status: 0 if every file was classified, 2 if some failed (each gets a row with the error and a
             warning on stderr), 1 for usage or model errors or when the output cannot be written; 130 if interrupted.
             """)
 
-    @Argument(help: ArgumentHelp("Folder of PNG images.", valueName: "dir"))
-    var directory: String
+    @Argument(help: ArgumentHelp("Folder of images (PNG, JPEG).", valueName: "dir"))
+    var directory: String?
+
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Classify the files listed in this file, one path per line, in that order, instead of a folder ('-': standard input).",
+            valueName: "file"))
+    var filesFrom: String?
 
     @Flag(name: .long, help: "Include images in subfolders.")
     var recursive = false
@@ -42,7 +50,7 @@ struct Batch: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Images per forward pass.", valueName: "N"))
     var batchSize: Int = 32
 
-    @Option(name: .long, help: ArgumentHelp("Process only part K of N of the sorted file list (1-based).", valueName: "K/N"))
+    @Option(name: .long, help: ArgumentHelp("Process only part K of N of the file list (1-based).", valueName: "K/N"))
     var shard: String?
 
     @Flag(name: .long, help: "Continue an interrupted run: skip images already in --output, append the rest.")
@@ -65,12 +73,14 @@ struct Batch: ParsableCommand {
         if topK < 1 { throw ValidationError("--top-k must be at least 1") }
         if batchSize < 1 || batchSize > 4096 { throw ValidationError("--batch-size must be between 1 and 4096") }
         if let shard, Shard(shard) == nil { throw ValidationError("--shard must be K/N with 1 ≤ K ≤ N, e.g. 2/8") }
+        if (directory == nil) == (filesFrom == nil) { throw ValidationError("give a folder or --files-from FILE (one of them)") }
+        if filesFrom != nil && recursive { throw ValidationError("--recursive applies to a folder, not to --files-from") }
         if resume && output == nil { throw ValidationError("--resume needs --output") }
         if resume && force { throw ValidationError("--resume and --force contradict each other") }
     }
 
     func run() throws {
-        var paths = try ImageFolder.pngFiles(in: directory, recursive: recursive)
+        var paths = try filesFrom.map(Self.readList) ?? ImageFolder.imageFiles(in: directory!, recursive: recursive)
         if let shard = shard.flatMap(Shard.init) { paths = shard.select(paths) }
         let classifier = try modelArguments.load()
         let model = classifier.info.name
@@ -170,13 +180,32 @@ struct Batch: ParsableCommand {
         }
     }
 
-    /// OUTDIR/<path relative to DIR>, with the same name: `photos/a/b.png` → `OUTDIR/a/b.png`.
+    /// The paths of a --files-from list (`-`: standard input).
+    static func readList(_ file: String) throws -> [String] {
+        file == "-"
+            ? ImageFolder.listedFiles(String(decoding: FileHandle.standardInput.readDataToEndOfFile(), as: UTF8.self))
+            : try ImageFolder.listedFiles(at: file)
+    }
+
+    /// OUTDIR/<path relative to DIR> (with --files-from, the listed path: an absolute one without its leading `/`,
+    /// `..` components as `_..`), a PNG: `photos/a/b.png` → `OUTDIR/a/b.png`, `photos/c.jpg` → `OUTDIR/c.jpg.png`.
+    static func overlayPath(for path: String, directory: String?, root: String) -> String {
+        var relative: String
+        if let directory {
+            let base = directory.hasSuffix("/") ? directory : directory + "/"
+            relative = path.hasPrefix(base) ? String(path.dropFirst(base.count)) : URL(fileURLWithPath: path).lastPathComponent
+        } else {
+            relative = path.split(separator: "/").map { $0 == ".." ? "_.." : String($0) }.filter { $0 != "." }
+                .joined(separator: "/")
+        }
+        if !relative.lowercased().hasSuffix(".png") { relative += ".png" }
+        return URL(fileURLWithPath: root).appendingPathComponent(relative).path
+    }
+
     private func writeOverlay(_ image: RGBImage, maps: AttentionMaps, for path: String, into root: String, classifier: Classifier)
         throws
     {
-        let base = directory.hasSuffix("/") ? directory : directory + "/"
-        let relative = path.hasPrefix(base) ? String(path.dropFirst(base.count)) : URL(fileURLWithPath: path).lastPathComponent
-        let target = URL(fileURLWithPath: root).appendingPathComponent(relative)
+        let target = URL(fileURLWithPath: Self.overlayPath(for: path, directory: directory, root: root))
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         try PNGEncoder.write(
             try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: target.path, overwrite: force,

@@ -38,7 +38,7 @@ struct Eval: ParsableCommand {
         var truth: [String: Int] = [:]
         var paths: [String] = []
         for (folder, index) in folders {
-            for path in try ImageFolder.pngFiles(in: directory + "/" + folder, recursive: true) {
+            for path in try ImageFolder.imageFiles(in: directory + "/" + folder, recursive: true) {
                 truth[path] = index
                 paths.append(path)
             }

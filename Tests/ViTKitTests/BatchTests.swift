@@ -131,7 +131,7 @@ struct BatchTests {
     @Test("shards partition the file list exactly")
     func shards() throws {
         let d = try ImageDirectory.mixed()
-        let all = try ImageFolder.pngFiles(in: d.path, recursive: true)
+        let all = try ImageFolder.imageFiles(in: d.path, recursive: true)
         for n in 1...4 {
             var seen: [String] = []
             for k in 1...n {
@@ -191,7 +191,7 @@ struct BatchTests {
         let folders = try Evaluation.classFolders(in: d.path, labels: classifier.info.labels)
         var evaluation = Evaluation(labels: classifier.info.labels)
         for (folder, index) in folders {
-            for path in try ImageFolder.pngFiles(in: d.path + "/" + folder, recursive: false) {
+            for path in try ImageFolder.imageFiles(in: d.path + "/" + folder, recursive: false) {
                 evaluation.add(trueIndex: index, logits: classifier.classify([try PNGDecoder.read(path)])[0].logits)
             }
         }

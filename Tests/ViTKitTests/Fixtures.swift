@@ -97,12 +97,13 @@ enum CLI {
         let stderr: String
     }
 
-    /// Runs the binary with `arguments` (in `directory` if given, with `environment` added to this process's), calls
+    /// Runs the binary with `arguments` (in `directory` if given, with `environment` added to this process's, with
+    /// `standardInput` as its standard input if given), calls
     /// `whileRunning` once it has started, and returns its exit status and output. The output goes through files, so
     /// neither stream can block the other.
     static func run(
         _ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
-        whileRunning: ((Process) throws -> Void)? = nil
+        standardInput: String? = nil, whileRunning: ((Process) throws -> Void)? = nil
     ) throws -> Outcome {
         let base = FileManager.default.temporaryDirectory.appendingPathComponent("vit-cli-\(UUID().uuidString)")
         let outURL = base.appendingPathExtension("out"), errURL = base.appendingPathExtension("err")
@@ -117,7 +118,13 @@ enum CLI {
         }
         process.standardOutput = try FileHandle(forWritingTo: outURL)
         process.standardError = try FileHandle(forWritingTo: errURL)
+        let input = standardInput.map { _ in Pipe() }
+        if let input { process.standardInput = input }
         try process.run()
+        if let input, let standardInput {
+            input.fileHandleForWriting.write(Data(standardInput.utf8))
+            try input.fileHandleForWriting.close()
+        }
         try whileRunning?(process)
         process.waitUntilExit()
         return Outcome(

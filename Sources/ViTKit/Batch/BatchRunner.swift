@@ -1,10 +1,19 @@
 import Foundation
 
-/// Finding the images of a folder, in a deterministic order.
+/// Finding the images of a folder, in a deterministic order, or of a list of files.
 public enum ImageFolder {
-    /// Every `*.png` (extension case-insensitive) under `directory` — recursively when asked — as paths
-    /// `directory/relative`, sorted by the bytes of their UTF-8 paths.
-    public static func pngFiles(in directory: String, recursive: Bool) throws -> [String] {
+    /// The extensions a folder walk picks (compared ignoring case); the format itself is told by each file's
+    /// signature when it is read.
+    public static let extensions = ["png", "jpg", "jpeg"]
+
+    static func isImageName(_ name: String) -> Bool {
+        guard let dot = name.lastIndex(of: ".") else { return false }
+        return extensions.contains(name[name.index(after: dot)...].lowercased())
+    }
+
+    /// Every `*.png`, `*.jpg` and `*.jpeg` (extension case-insensitive) under `directory` — recursively when asked —
+    /// as paths `directory/relative`, sorted by the bytes of their UTF-8 paths.
+    public static func imageFiles(in directory: String, recursive: Bool) throws -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw ViTError.fileUnreadable(path: directory, reason: "no such folder")
@@ -17,13 +26,11 @@ public enum ImageFolder {
                 throw ViTError.fileUnreadable(path: directory, reason: "cannot list the folder")
             }
             while let relative = enumerator.nextObject() as? String {
-                if relative.lowercased().hasSuffix(".png") { relatives.append(relative) }
+                if isImageName(relative) { relatives.append(relative) }
             }
         } else {
             do {
-                relatives = try FileManager.default.contentsOfDirectory(atPath: directory).filter {
-                    $0.lowercased().hasSuffix(".png")
-                }
+                relatives = try FileManager.default.contentsOfDirectory(atPath: directory).filter(isImageName)
             } catch {
                 throw ViTError.fileUnreadable(path: directory, reason: "cannot list the folder: \(FileIO.errnoText(EACCES))")
             }
@@ -33,6 +40,18 @@ public enum ImageFolder {
             return !(FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) && isDirectory.boolValue)
         }
         return paths.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
+    }
+
+    /// The paths listed in a file, one per line, in the order given (LF or CRLF line ends; empty lines are skipped);
+    /// a path may name any file (its format is told by its signature when it is read).
+    public static func listedFiles(at path: String) throws -> [String] {
+        listedFiles(String(decoding: try FileIO.read(path, limit: 1 << 30), as: UTF8.self))
+    }
+
+    /// The paths listed in `text` (see ``listedFiles(at:)``).
+    public static func listedFiles(_ text: String) -> [String] {
+        // "\r\n" is one Character in Swift: split on any line break (\n, \r\n, \r).
+        text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map(String.init)
     }
 }
 
@@ -105,7 +124,7 @@ public final class BatchRunner: @unchecked Sendable {
                 var prepared = Prepared(paths: batch, inputs: [], images: [])
                 for path in batch {
                     do {
-                        let image = try PNGDecoder.read(path, options: readOptions)
+                        let image = try ImageDecoder.read(path, options: readOptions)
                         prepared.inputs.append(.success(classifier.preprocess(image)))
                         prepared.images.append(keepImages ? image : nil)
                     } catch let error as ViTError {
