@@ -234,7 +234,7 @@ void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, fl
     size_t mr = kernel->mr, mc_max = kernel->mr * kernel->mc_tiles;
     gemm_job job = {.M = M, .K = B->K, .N = B->N, .A = A, .lda = lda, .B = B, .C = C, .ldc = ldc, .bias = bias,
                     .accumulate = accumulate, .activation = activation};
-    if (job.activation != VK_ACT_GELU_ERF && job.activation != VK_ACT_GELU_TANH) job.activation = VK_ACT_NONE;
+    if (job.activation < VK_ACT_NONE || job.activation > VK_ACT_SILU) job.activation = VK_ACT_NONE;
     size_t K = B->K, P = B->panels;
     // The K block depends on K and the kernel only (never on M or the threads): see "Reproducibility" above.
     size_t kblocks = (K + kernel->kc_max - 1) / kernel->kc_max;

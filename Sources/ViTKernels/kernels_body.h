@@ -192,18 +192,43 @@ static void VK_NAME(softmax_rows)(float *x, size_t rows, size_t cols, size_t ld)
     }
 }
 
-/// GELU (erf, or tanh when `tanh_form`) in place over rows × cols floats, rows ld apart.
-static void VK_NAME(gelu_rows)(float *x, size_t rows, size_t cols, size_t ld, int tanh_form) {
+/// One activation (VK_ACT_*) on a vector: GELU (erf or tanh form), QuickGELU x·σ(1.702x), SiLU x·σ(x).
+static inline __attribute__((always_inline)) vf VK_NAME(activate)(vf v, int activation) {
     const float rsqrt2 = 0.70710678118654752f, k = 0.7978845608028654f;
+    switch (activation) {
+    case VK_ACT_GELU_TANH: return splat(0.5f) * v * (splat(1.0f) + vtanh(splat(k) * (v + splat(0.044715f) * v * v * v)));
+    case VK_ACT_QUICK_GELU: return v / (splat(1.0f) + vexp(v * splat(-1.702f)));
+    case VK_ACT_SILU: return v / (splat(1.0f) + vexp(-v));
+    default: return splat(0.5f) * v * (splat(1.0f) + verf(v * splat(rsqrt2)));
+    }
+}
+
+/// The activation in place over rows × cols floats, rows ld apart.
+static void VK_NAME(activation_rows)(float *x, size_t rows, size_t cols, size_t ld, int activation) {
     for (size_t r = 0; r < rows; r++) {
         float *row = x + r * ld;
         for (size_t i = 0; i < cols; i += W) {
             size_t n = cols - i < W ? cols - i : W;
             vf v = n == W ? load(row + i) : load_partial(row + i, n, 0);
-            vf y = tanh_form ? splat(0.5f) * v * (splat(1.0f) + vtanh(splat(k) * (v + splat(0.044715f) * v * v * v)))
-                             : splat(0.5f) * v * (splat(1.0f) + verf(v * splat(rsqrt2)));
+            vf y = VK_NAME(activate)(v, activation);
             if (n == W) store(row + i, y);
             else store_partial(row + i, y, n);
+        }
+    }
+}
+
+/// Gated linear unit: y[r][i] = act(x[r][i]) · x[r][h + i] for rows of 2h inputs (gate first), h outputs.
+static void VK_NAME(glu_rows)(const float *x, float *y, size_t rows, size_t h, int activation) {
+    for (size_t r = 0; r < rows; r++) {
+        const float *gate = x + r * 2 * h, *value = gate + h;
+        float *out = y + r * h;
+        for (size_t i = 0; i < h; i += W) {
+            size_t n = h - i < W ? h - i : W;
+            vf g = n == W ? load(gate + i) : load_partial(gate + i, n, 0);
+            vf v = n == W ? load(value + i) : load_partial(value + i, n, 0);
+            vf o = VK_NAME(activate)(g, activation) * v;
+            if (n == W) store(out + i, o);
+            else store_partial(out + i, o, n);
         }
     }
 }

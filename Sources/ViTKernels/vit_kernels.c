@@ -51,11 +51,14 @@ void vk_layer_norm(const float *x, float *y, size_t rows, size_t dim, const floa
 }
 void vk_softmax_rows(float *x, size_t rows, size_t cols, size_t ld) { DISPATCH(softmax_rows, x, rows, cols, ld) }
 void vk_gelu(float *x, size_t rows, size_t cols, size_t ld, int tanh_form) {
-    DISPATCH(gelu_rows, x, rows, cols, ld, tanh_form)
+    vk_activate_rows(x, rows, cols, ld, tanh_form ? VK_ACT_GELU_TANH : VK_ACT_GELU_ERF);
 }
 void vk_activate_rows(float *x, size_t rows, size_t cols, size_t ld, int activation) {
-    if (activation == VK_ACT_GELU_ERF || activation == VK_ACT_GELU_TANH)
-        vk_gelu(x, rows, cols, ld, activation == VK_ACT_GELU_TANH);
+    if (activation == VK_ACT_NONE) return;
+    DISPATCH(activation_rows, x, rows, cols, ld, activation)
+}
+void vk_glu(const float *x, float *y, size_t rows, size_t hidden, int activation) {
+    DISPATCH(glu_rows, x, y, rows, hidden, activation)
 }
 float vk_exp(float x) { DISPATCH(exp1, x) }
 float vk_erf(float x) { DISPATCH(erf1, x) }

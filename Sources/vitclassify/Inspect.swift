@@ -41,6 +41,30 @@ struct Inspect: ParsableCommand {
             a.classToken
             ? "class-token query row" : "mean over patch queries (no class token)"
         let header = try SafeTensorsFile(path: info.weightsPath)
+        let activation: String =
+            switch a.activation {
+            case .gelu: "GELU (erf)"
+            case .geluTanh: "GELU (tanh)"
+            case .quickGELU: "QuickGELU"
+            case .silu: "SiLU"
+            }
+        let mlp = a.mlp == .gated ? "gated \(activation) (\(a.activation == .silu ? "SwiGLU" : "GLU")), hidden \(a.mlpDim)" : "\(activation), hidden \(a.mlpDim)"
+        var positions: [String] = []
+        if a.absolutePositionEmbedding {
+            positions.append("learned, over \(a.positionEmbeddingIncludesPrefix ? "all tokens" : "patches only (no_embed_class)")")
+        }
+        if let r = a.rotary {
+            positions.append(
+                "2-D RoPE on Q and K of the patches (\(r.rowFirst ? "ij" : "xy"), temperature \(r.temperature), offset \(r.gridOffset)"
+                    + (r.referenceGrid.map { ", reference grid \($0[0])×\($0[1])" } ?? "") + ")")
+        }
+        if a.relativePositionBias { positions.append("relative position bias per block") }
+        let position = positions.isEmpty ? "none" : positions.joined(separator: " + ")
+        let blockChoices = [
+            a.block.rawValue, "LayerNorm eps \(a.layerNormEps)", a.layerScale ? "LayerScale" : nil, a.qkvBias ? nil : "no qkv bias",
+            a.preNorm ? "norm_pre" : nil, a.patchEmbeddingBias ? nil : "no patch-embedding bias",
+            a.attentionNorm ? "sub-LN before proj" : nil, a.mlpNorm ? "sub-LN before fc2" : nil,
+        ].compactMap { $0 }.joined(separator: ", ")
         if format == .json {
             var members: [(String, JSONValue)] = [
                 ("model", .string(info.name)), ("path", .string(info.weightsPath)), ("format", .string(info.format.rawValue)),
@@ -49,6 +73,8 @@ struct Inspect: ParsableCommand {
                 ("image_size", .array([.int(a.imageHeight), .int(a.imageWidth)])),
                 ("grid", .array([.int(a.gridHeight), .int(a.gridWidth)])), ("prefix_tokens", .int(a.prefixTokens)),
                 ("tokens", .int(a.tokens)), ("pooling", .string(pooling)), ("attention_maps", .string(attentionSource)),
+                ("family", .string(a.family)), ("block", .string(a.block.rawValue)), ("mlp", .string(mlp)),
+                ("position_embedding", .string(position)),
                 ("layer_norm_eps", .float(a.layerNormEps)), ("classes", .int(a.numClasses)),
                 ("labels", .string(info.labelSource)), ("preprocessing", .string(info.preprocessing.summary)),
                 ("parameters", .int(header.tensors.values.map(\.elementCount).reduce(0, +))),
@@ -80,8 +106,11 @@ struct Inspect: ParsableCommand {
             format:         \(info.format.rawValue), \(info.variant); tensors \(info.dtypes.joined(separator: ", "))
             dimensions:     embed \(a.embedDim), depth \(a.depth), heads \(a.heads) (head dim \(a.headDim)), MLP \(a.mlpDim), patch \(a.patchSize)
             input:          \(a.channels)×\(a.imageHeight)×\(a.imageWidth) → grid \(a.gridHeight)×\(a.gridWidth) = \(a.patchCount) patches
-            tokens:         \(a.tokens) = \(prefix.isEmpty ? "no prefix tokens" : prefix.joined(separator: " + ")) + \(a.patchCount) patches; position embedding over \(a.positionEmbeddingIncludesPrefix ? "all tokens" : "patches only (no_embed_class)")
-            blocks:         pre-norm, LayerNorm eps \(a.layerNormEps), \(a.activation == .gelu ? "GELU (erf)" : "GELU (tanh)")\(a.layerScale ? ", LayerScale" : "")\(a.qkvBias ? "" : ", no qkv bias")\(a.preNorm ? ", norm_pre" : "")
+            family:         \(a.family)
+            tokens:         \(a.tokens) = \(prefix.isEmpty ? "no prefix tokens" : prefix.joined(separator: " + ")) + \(a.patchCount) patches
+            position:       \(position)
+            blocks:         \(blockChoices)
+            MLP:            \(mlp)
             pooling:        \(pooling)
             attention maps: \(attentionSource)
             classes:        \(a.numClasses), labels: \(info.labelSource)

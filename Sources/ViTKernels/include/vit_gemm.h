@@ -40,6 +40,8 @@ enum {
     VK_ACT_NONE = 0,
     VK_ACT_GELU_ERF = 1,  ///< 0.5·x·(1 + erf(x/√2)), as vk_gelu
     VK_ACT_GELU_TANH = 2, ///< 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))), as vk_gelu with tanh_form
+    VK_ACT_QUICK_GELU = 3, ///< x·σ(1.702·x) (CLIP's QuickGELU)
+    VK_ACT_SILU = 4,      ///< x·σ(x) (SiLU / Swish)
 };
 
 /// C[M×N] = A[M×K] · B  (+ C when accumulate != 0)  (+ bias[N] when bias != NULL), then the activation (VK_ACT_*),

@@ -23,6 +23,10 @@ void vk_softmax_rows(float *x, size_t rows, size_t cols, size_t ld);
 /// 0.044715·v³))). erf is the Eigen/XLA rational approximation clamped to ±4 (|error| < 5e-7).
 void vk_gelu(float *x, size_t rows, size_t cols, size_t ld, int tanh_form);
 
+/// Gated linear unit over rows of 2·hidden inputs, gate first: y[r][i] = act(x[r][i]) · x[r][hidden + i], with act
+/// one of VK_ACT_* (vit_gemm.h; SiLU for SwiGLU). y has rows of `hidden` floats and must not overlap x.
+void vk_glu(const float *x, float *y, size_t rows, size_t hidden, int activation);
+
 /// Scalar versions of the approximations used above (for tests).
 float vk_erf(float x);
 float vk_exp(float x);

@@ -101,19 +101,28 @@ public enum Checkpoint {
         method: PositionEmbeddingResampling, configPath: String
     ) throws {
         var a = info.architecture
+        guard !a.relativePositionBias else {
+            throw ViTError.invalidArgument(
+                "--image-size: resampling BEiT's relative position bias table is not supported; run at \(a.imageHeight)×\(a.imageWidth)")
+        }
         guard size > 0, size % a.patchSize == 0, size <= 16384 else {
             throw ViTError.invalidArgument("--image-size \(size) must be a positive multiple of the patch size \(a.patchSize)")
         }
         let old = (a.gridHeight, a.gridWidth), prefixRows = a.positionEmbeddingIncludesPrefix ? a.prefixTokens : 0
         a.imageHeight = size
         a.imageWidth = size
-        weights.positionEmbedding = FloatBuffer(
-            method.resample(
-                weights.positionEmbedding.array, prefixRows: prefixRows, dim: a.embedDim,
-                from: old, to: (a.gridHeight, a.gridWidth)))
+        var resampled: [String] = []
+        if a.absolutePositionEmbedding {
+            weights.positionEmbedding = FloatBuffer(
+                method.resample(
+                    weights.positionEmbedding.array, prefixRows: prefixRows, dim: a.embedDim,
+                    from: old, to: (a.gridHeight, a.gridWidth)))
+            resampled.append("position embeddings resampled \(old.0)×\(old.1) → \(a.gridHeight)×\(a.gridWidth) (\(method.description))")
+        }
+        if a.rotary != nil { resampled.append("RoPE angles for the \(a.gridHeight)×\(a.gridWidth) grid, as timm builds them") }
         info.notes.append(
             "input size \(size)×\(size) (checkpoint: \(info.nativeImageSize.height)×\(info.nativeImageSize.width)); "
-                + "position embeddings resampled \(old.0)×\(old.1) → \(a.gridHeight)×\(a.gridWidth) (\(method.description))")
+                + resampled.joined(separator: "; "))
         info.architecture = a
         info.preprocessing = info.preprocessing.scaled(toInput: size)
     }

@@ -2,7 +2,8 @@
 /// applied lazily, and bookkeeping of which source tensors were used.
 ///
 /// A dialect maps each internal key to one or more source tensors (several are concatenated along the first
-/// dimension: Hugging Face's separate query/key/value become timm's fused `qkv`). ``take(_:shape:)`` checks
+/// dimension: Hugging Face's separate query/key/value become timm's fused `qkv`). The part ``zeros`` stands for a
+/// tensor of zeros shaped like the others (BEiT's and EVA's absent key bias between `q_bias` and `v_bias`). ``take(_:shape:)`` checks
 /// every source tensor's shape and names the *source* key in errors, so messages refer to what is in the file.
 struct TensorStore {
     let file: SafeTensorsFile
@@ -10,6 +11,9 @@ struct TensorStore {
     private(set) var used: Set<String> = []
     /// Source keys that are known and deliberately ignored (e.g. Hugging Face's unused pooler).
     var ignored: Set<String> = []
+
+    /// A fused part that is all zeros, shaped like the other parts.
+    static let zeros = "=zeros"
 
     init(file: SafeTensorsFile, sources: [String: [String]]) {
         self.file = file
@@ -20,9 +24,15 @@ struct TensorStore {
 
     /// The shape of an internal key's tensor (first dimension summed over fused parts), if present.
     func shape(_ key: String) -> [Int]? {
-        guard let parts = sources[key], let first = parts.first, var shape = file.tensors[first]?.shape else { return nil }
-        for part in parts.dropFirst() {
-            guard let other = file.tensors[part]?.shape, !shape.isEmpty, !other.isEmpty else { return nil }
+        guard let parts = sources[key], let first = parts.first(where: { $0 != Self.zeros }),
+            let partShape = file.tensors[first]?.shape
+        else { return nil }
+        if parts.count == 1 { return partShape }
+        guard !partShape.isEmpty else { return nil }
+        var shape = partShape
+        shape[0] = 0
+        for part in parts {
+            guard let other = part == Self.zeros ? partShape : file.tensors[part]?.shape, !other.isEmpty else { return nil }
             shape[0] += other[0]
         }
         return shape
@@ -35,16 +45,22 @@ struct TensorStore {
         if parts.count > 1 { partShape[0] = expected[0] / parts.count }
         // Every part's shape is checked before anything is allocated: `expected` comes from the configuration and
         // its product may be astronomical (or overflow); a tensor that matches it exists in the file, so is bounded.
-        let infos = try parts.map { part -> SafeTensorsFile.TensorInfo in
+        let infos = try parts.map { part -> SafeTensorsFile.TensorInfo? in
+            if part == Self.zeros { return nil }
             guard let info = file.tensors[part] else { throw ViTError.missingWeight(path: file.path, key: part) }
             guard info.shape == partShape else {
                 throw ViTError.shapeMismatch(path: file.path, key: part, expected: partShape, found: info.shape)
             }
             return info
         }
+        let partCount = infos.compactMap { $0?.elementCount }.first ?? 0
         var values: [Float] = []
-        values.reserveCapacity(infos.reduce(0) { $0 + $1.elementCount })
+        values.reserveCapacity(partCount * parts.count)
         for info in infos {
+            guard let info else {
+                values += [Float](repeating: 0, count: partCount)
+                continue
+            }
             values += file.floats(info)
             file.releasePages(info)
             used.insert(info.name)

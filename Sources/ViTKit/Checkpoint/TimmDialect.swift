@@ -1,32 +1,65 @@
 import Foundation
 
-/// timm `VisionTransformer` / `VisionTransformerDistilled` checkpoints: `state_dict()` keys as they are (the
-/// internal naming *is* timm's), `config.json` in the Hub style (`architecture`, `num_classes`, `global_pool`,
-/// optional `model_args`, `pretrained_cfg`, `label_names`). Dimensions missing from `model_args` are inferred from
-/// tensor shapes; the head count, which shapes cannot tell, from `model_args.num_heads` or the architecture name.
+/// timm checkpoints as the Hub publishes them: `state_dict()` keys (the internal naming *is* timm's
+/// `VisionTransformer`'s), `config.json` with `architecture`, `num_classes`, optional `model_args`, `pretrained_cfg`,
+/// `label_names`.
+///
+/// The model is built the way timm builds it: the constructor arguments of the architecture's entry point (timm's
+/// registry, ``TimmArchitectures``), overridden by `model_args`, read by the rules of its class
+/// (`VisionTransformer`, `VisionTransformerDistilled`, `Eva`, `Beit`). An argument whose value changes the maths
+/// and is not implemented is refused by name; a checkpoint is never run under assumptions it does not satisfy. An
+/// architecture timm does not know is read from `model_args` as a `VisionTransformer`, or from its tensors (the head
+/// count from a timm size name) when it has none.
 enum TimmDialect: CheckpointDialect {
     static let positionEmbeddingResampling = PositionEmbeddingResampling.timm
 
     static func read(files: Checkpoint.Files, config: JSONObject, safetensors: SafeTensorsFile) throws -> (ModelInfo, TensorStore)
     {
         let path = files.config, weightsPath = files.weights
-        let store = TensorStore(
-            file: safetensors, sources: Dictionary(uniqueKeysWithValues: safetensors.tensors.keys.map { ($0, [$0]) }))
+        var sources = Dictionary(uniqueKeysWithValues: safetensors.tensors.keys.map { ($0, [$0]) })
         let architectureName = try config.string("architecture") ?? "vit"
-        let args = try config.object("model_args") ?? JSONObject(path: path, fieldPath: "model_args", values: [:])
+        let overrides = try config.object("model_args")
+        let entry = try TimmArchitectures.entry(architectureName)
+        // timm: entry-point arguments, then model_args over them (timm/models/_factory.py create_model).
+        var merged = entry?.args ?? [:]
+        for (key, value) in overrides?.values ?? [:] { merged[key] = value }
+        let args = JSONObject(path: path, fieldPath: "model_args", values: merged)
+        let modelClass = entry?.modelClass ?? (architectureName.hasPrefix("deit") && safetensors.tensors["dist_token"] != nil
+            ? "VisionTransformerDistilled" : "VisionTransformer")
         var notes: [String] = []
-        func shape(_ key: String) throws -> [Int] {
-            guard let shape = store.shape(key) else { throw ViTError.missingWeight(path: weightsPath, key: key) }
-            return shape
+        if entry == nil {
+            notes.append("'\(architectureName.forMessage)' is not in timm \(TimmArchitectures.timmVersion)'s registry: read as a VisionTransformer from \(overrides == nil ? "its tensors" : "model_args")")
         }
-        /// A shape whose first dimension is read: a 0-d tensor ([]) would trap on [0].
-        func nonScalarShape(_ key: String) throws -> [Int] {
-            let found = try shape(key)
-            guard !found.isEmpty else {
-                throw ViTError.shapeMismatch(path: weightsPath, key: key, expected: [-1, -1], found: found)
+        func refuse(_ what: String) -> ViTError {
+            .invalidConfiguration(
+                path: path,
+                reason: "\(architectureName.forMessage) (timm \(modelClass)): \(what) is not supported; supported: ViT/DeiT (pre-norm or residual post-norm blocks, GELU/QuickGELU/SwiGLU MLPs, LayerScale, registers, CLIP-style norm_pre), EVA-02 and RoPE-ViT (axial RoPE), BEiT (relative position bias), BEiT-3 sub-LN; token or average pooling")
+        }
+        func shape(_ key: String) throws -> [Int] {
+            guard let parts = sources[key], let first = parts.first, let found = safetensors.tensors[first]?.shape, !found.isEmpty else {
+                throw ViTError.missingWeight(path: weightsPath, key: key)
             }
             return found
         }
+        /// A shape whose first dimension is read: a 0-d tensor ([]) would trap on [0].
+        func nonScalarShape(_ key: String) throws -> [Int] {
+            guard let parts = sources[key], let first = parts.first, let found = safetensors.tensors[first]?.shape else {
+                throw ViTError.missingWeight(path: weightsPath, key: key)
+            }
+            guard !found.isEmpty else {
+                throw ViTError.shapeMismatch(path: weightsPath, key: first, expected: [-1, -1], found: found)
+            }
+            return found
+        }
+        func has(_ key: String) -> Bool { safetensors.tensors[key] != nil }
+        func rename(_ from: String, to: String) {
+            if let parts = sources.removeValue(forKey: from) { sources[to] = parts }
+        }
+        /// A flag argument that must have its default value (the alternatives are not implemented).
+        func require(_ key: String, is expected: Bool, _ what: String) throws {
+            if try args.bool(key) ?? expected != expected { throw refuse(what) }
+        }
+        func requireNull(_ key: String, _ what: String) throws { if args.has(key) { throw refuse(what) } }
 
         // Patch embedding [D, C, p, p] fixes D, C and p.
         let patchShape = try shape("patch_embed.proj.weight")
@@ -37,7 +70,6 @@ enum TimmDialect: CheckpointDialect {
         let embedDim = try args.int("embed_dim") ?? patchShape[0]
         let channels = try args.int("in_chans") ?? patchShape[1]
         let patchSize = try args.intOrInts("patch_size")?.first ?? patchShape[2]
-
         let blockIndices = Set(
             safetensors.tensors.keys.compactMap { key -> Int? in
                 let parts = key.split(separator: ".")
@@ -48,14 +80,6 @@ enum TimmDialect: CheckpointDialect {
                 return index
             })
         let depth = try args.int("depth") ?? (blockIndices.max().map { $0 + 1 } ?? 0)
-        let mlpDim: Int
-        if let ratio = try args.double("mlp_ratio") {
-            // Int(Double) traps out of range: 1e300 must be an error, not a crash.
-            guard ratio > 0, ratio <= 64, abs(embedDim) <= 1 << 31 else { throw args.fail("mlp_ratio", "must be in (0, 64]") }
-            mlpDim = Int(Double(embedDim) * ratio)
-        } else {
-            mlpDim = try nonScalarShape("blocks.0.mlp.fc1.weight")[0]
-        }
         let heads: Int
         if let h = try args.int("num_heads") {
             heads = h
@@ -66,28 +90,178 @@ enum TimmDialect: CheckpointDialect {
             throw ViTError.invalidConfiguration(
                 path: path,
                 reason:
-                    "cannot tell the number of attention heads: add model_args.num_heads (architecture '\(architectureName.forMessage)' is not a known ViT size)"
+                    "cannot tell the number of attention heads: '\(architectureName.forMessage)' is not in timm \(TimmArchitectures.timmVersion)'s registry; add model_args.num_heads"
             )
+        }
+
+        // The choices that differ between the classes (timm vision_transformer.py, eva.py, beit.py).
+        var block = ViTArchitecture.Block.preNorm, mlp = ViTArchitecture.MLP.standard
+        var activation = ViTArchitecture.Activation.gelu
+        var attentionNorm = false, mlpNorm = false, rotary: ViTArchitecture.Rotary? = nil, relativeBias = false
+        var layerScale = false, absolutePosition = true
+        var eps: Float = 1e-6
+        func normEps(_ key: String, default value: Float) throws -> Float {
+            switch args.values[key] {
+            case nil, is NSNull: return value
+            case let name as String where name.lowercased() == "layernorm": return 1e-6  // timm.layers.LayerNorm
+            case let spec as [String: Any] where (spec["name"] as? String)?.lowercased() == "layernorm":
+                return ((spec["kwargs"] as? [String: Any])?["eps"] as? Double).map(Float.init) ?? 1e-5  // nn.LayerNorm
+            default: throw refuse("norm_layer \(String(describing: args.values[key]!).prefix(60))")
+            }
+        }
+        func perBlock(_ body: (String) -> Void) { for i in 0..<depth { body("blocks.\(i)") } }
+        switch modelClass {
+        case "VisionTransformer", "VisionTransformerDistilled":
+            switch try args.string("block_fn") ?? "Block" {
+            case "Block": block = .preNorm
+            case "ResPostBlock": block = .residualPostNorm
+            case let other: throw refuse("block_fn \(other.forMessage)")
+            }
+            if let attn = try args.string("attn_layer"), attn != "Attention" { throw refuse("attn_layer \(attn.forMessage)") }
+            switch try args.string("act_layer") ?? "gelu" {
+            case "gelu": activation = .gelu
+            case "gelu_tanh": activation = .geluTanh
+            case "quick_gelu": activation = .quickGELU
+            case "silu", "swish": activation = .silu
+            case let other: throw refuse("act_layer \(other.forMessage)")
+            }
+            switch try args.string("mlp_layer") ?? "Mlp" {
+            case "Mlp": mlp = .standard
+            case "SwiGLUPacked": mlp = .gated  // GluMlp(gate_last=False): act(first half)·second half
+            case "SwiGLU":
+                mlp = .gated
+                perBlock { b in
+                    for part in ["weight", "bias"] where has("\(b).mlp.fc1_g.\(part)") {
+                        sources["\(b).mlp.fc1.\(part)"] = ["\(b).mlp.fc1_g.\(part)", "\(b).mlp.fc1_x.\(part)"]
+                        sources["\(b).mlp.fc1_g.\(part)"] = nil
+                        sources["\(b).mlp.fc1_x.\(part)"] = nil
+                    }
+                }
+            case let other: throw refuse("mlp_layer \(other.forMessage)")
+            }
+            eps = try normEps("norm_layer", default: 1e-6)
+            try require("qk_norm", is: false, "qk_norm")
+            try requireNull("embed_norm_layer", "embed_norm_layer")
+            attentionNorm = try args.bool("scale_attn_norm") ?? false
+            mlpNorm = try args.bool("scale_mlp_norm") ?? false
+            if let posEmbed = try args.string("pos_embed"), posEmbed != "learn" { throw refuse("pos_embed \(posEmbed.forMessage)") }
+            layerScale = has("blocks.0.ls1.gamma")
+        case "Eva":
+            switch try args.string("attn_type") ?? "eva" {
+            case "eva":
+                // EvaAttention: q_bias and v_bias (no key bias), or separate q/k/v projections (k without bias).
+                perBlock { b in
+                    if has("\(b).attn.q_bias") {
+                        sources["\(b).attn.qkv.bias"] = ["\(b).attn.q_bias", TensorStore.zeros, "\(b).attn.v_bias"]
+                        sources["\(b).attn.q_bias"] = nil
+                        sources["\(b).attn.v_bias"] = nil
+                    }
+                    if has("\(b).attn.q_proj.weight") {
+                        sources["\(b).attn.qkv.weight"] = ["q_proj", "k_proj", "v_proj"].map { "\(b).attn.\($0).weight" }
+                        for p in ["q_proj", "k_proj", "v_proj"] { sources["\(b).attn.\(p).weight"] = nil }
+                        if has("\(b).attn.q_proj.bias") {
+                            sources["\(b).attn.qkv.bias"] = ["\(b).attn.q_proj.bias", TensorStore.zeros, "\(b).attn.v_proj.bias"]
+                            sources["\(b).attn.q_proj.bias"] = nil
+                            sources["\(b).attn.v_proj.bias"] = nil
+                        }
+                    }
+                }
+            case "rope": break  // AttentionRope: fused qkv with a full bias
+            case let other: throw refuse("attn_type \(other.forMessage)")
+            }
+            if try args.bool("use_rot_pos_emb") ?? false {
+                guard try args.string("rope_type") ?? "cat" == "cat" else {
+                    throw refuse("rope_type \(try args.string("rope_type")!.forMessage) (only 'cat', RotaryEmbeddingCat)")
+                }
+                for key in ["rope_rescale_coords", "rope_jitter_coords", "rope_shift_coords", "rope_mrope_section"] {
+                    try requireNull(key, key)
+                }
+                try require("rope_rotate_half", is: false, "rope_rotate_half")
+                rotary = ViTArchitecture.Rotary(
+                    rowFirst: (try args.string("rope_grid_indexing") ?? "ij") == "ij",
+                    temperature: Float(try args.double("rope_temperature") ?? 10000),
+                    gridOffset: Float(try args.double("rope_grid_offset") ?? 0),
+                    referenceGrid: try args.intOrInts("ref_feat_shape").map { $0.count == 1 ? [$0[0], $0[0]] : $0 })
+            }
+            absolutePosition = try args.bool("use_abs_pos_emb") ?? true
+            if try args.bool("swiglu_mlp") ?? false {
+                mlp = .gated
+                activation = .silu
+                perBlock { b in
+                    for part in ["weight", "bias"] where has("\(b).mlp.fc1_g.\(part)") {
+                        sources["\(b).mlp.fc1.\(part)"] = ["\(b).mlp.fc1_g.\(part)", "\(b).mlp.fc1_x.\(part)"]
+                        sources["\(b).mlp.fc1_g.\(part)"] = nil
+                        sources["\(b).mlp.fc1_x.\(part)"] = nil
+                    }
+                }
+            }
+            attentionNorm = try args.bool("scale_attn_inner") ?? false
+            mlpNorm = try args.bool("scale_mlp") ?? false
+            eps = try normEps("norm_layer", default: 1e-6)
+            try require("qk_norm", is: false, "qk_norm")
+            try require("use_post_norm", is: false, "use_post_norm")
+            try require("attn_only_layer_scale", is: false, "attn_only_layer_scale")
+            try requireNull("num_kv_heads", "num_kv_heads")
+            perBlock { b in
+                rename("\(b).gamma_1", to: "\(b).ls1.gamma")
+                rename("\(b).gamma_2", to: "\(b).ls2.gamma")
+            }
+            layerScale = sources["blocks.0.ls1.gamma"] != nil
+        case "Beit":
+            absolutePosition = try args.bool("use_abs_pos_emb") ?? false
+            relativeBias = try args.bool("use_rel_pos_bias") ?? false
+            try require("use_shared_rel_pos_bias", is: false, "use_shared_rel_pos_bias")
+            eps = try normEps("norm_layer", default: 1e-6)
+            perBlock { b in
+                if has("\(b).attn.q_bias") {
+                    sources["\(b).attn.qkv.bias"] = ["\(b).attn.q_bias", TensorStore.zeros, "\(b).attn.v_bias"]
+                    sources["\(b).attn.q_bias"] = nil
+                    sources["\(b).attn.v_bias"] = nil
+                }
+                rename("\(b).gamma_1", to: "\(b).ls1.gamma")
+                rename("\(b).gamma_2", to: "\(b).ls2.gamma")
+                sources["\(b).attn.relative_position_index"] = nil
+            }
+            layerScale = sources["blocks.0.ls1.gamma"] != nil
+        default:
+            throw refuse("the model class")
+        }
+        let store = TensorStore(file: safetensors, sources: sources)
+        // MLP width: timm's int(dim · mlp_ratio) (the whole fc1 width of a packed GluMlp in a ViT Block, half of it
+        // in an EvaBlock), else from fc2 ([D, hidden]).
+        let mlpDim: Int
+        if let ratio = try args.double("mlp_ratio") {
+            // Int(Double) traps out of range: 1e300 must be an error, not a crash.
+            guard ratio > 0, ratio <= 64, abs(embedDim) <= 1 << 31 else { throw args.fail("mlp_ratio", "must be in (0, 64]") }
+            let hidden = Int(Double(embedDim) * ratio)
+            let packedInBlock = try modelClass != "Eva" && args.string("mlp_layer") == "SwiGLUPacked"
+            mlpDim = packedInBlock ? hidden / 2 : hidden
+        } else {
+            mlpDim = try nonScalarShape("blocks.0.mlp.fc2.weight").last ?? 0
         }
 
         let classToken = try args.bool("class_token") ?? store.contains("cls_token")
         let distillationToken = store.contains("dist_token")
-        let registerTokens = try args.int("reg_tokens") ?? (store.shape("reg_token")?.dropFirst().first ?? 0)
+        let registerTokens =
+            try args.int("reg_tokens") ?? args.int("num_reg_tokens") ?? (store.shape("reg_token")?.dropFirst().first ?? 0)
         let prefix = (classToken ? 1 : 0) + (distillationToken ? 1 : 0) + registerTokens
 
-        // Input size: model_args, else pretrained_cfg.input_size, else the square grid the position embedding implies.
+        // Input size: model_args, else pretrained_cfg.input_size (timm sets img_size from it), else the entry point's,
+        // else the square grid the position embedding implies.
         let pretrained = try config.object("pretrained_cfg")
-        let positionRows = try shape("pos_embed").dropFirst().first ?? 0
+        let positionRows = store.shape("pos_embed")?.dropFirst().first ?? 0
         var imageSize: (Int, Int)
-        if let size = try args.intOrInts("img_size") {
+        if let size = try overrides?.intOrInts("img_size") ?? (entry == nil ? args.intOrInts("img_size") : nil) {
             guard !size.isEmpty else { throw args.fail("img_size", "must be an integer or a list of 1 or 2 integers") }
             imageSize = (size[0], size.count > 1 ? size[1] : size[0])
         } else if let input = try pretrained?.ints("input_size"), input.count == 3 {
             imageSize = (input[1], input[2])
+        } else if let size = try args.intOrInts("img_size"), !size.isEmpty {
+            imageSize = (size[0], size.count > 1 ? size[1] : size[0])
         } else {
             let patches = positionRows - (try args.bool("no_embed_class") ?? false ? 0 : prefix)
             let side = Int(Double(max(patches, 0)).squareRoot().rounded())
-            guard side * side == patches else {
+            guard side * side == patches, side > 0 else {
                 throw ViTError.invalidConfiguration(
                     path: path, reason: "cannot infer the image size: add pretrained_cfg.input_size")
             }
@@ -103,41 +277,42 @@ enum TimmDialect: CheckpointDialect {
         switch pool {
         case "token": pooling = .token
         case "avg": pooling = .average
-        default:
-            throw ViTError.invalidConfiguration(
-                path: path, reason: "global_pool '\(pool.forMessage)' is not supported (supported: token, avg)")
+        case "map": throw refuse("global_pool 'map' (attention-pool head)")
+        default: throw refuse("global_pool '\(pool.forMessage)'")
         }
-        let activation: ViTArchitecture.Activation
-        switch try args.string("act_layer") ?? "gelu" {
-        case "gelu": activation = .gelu
-        case "gelu_tanh": activation = .geluTanh
-        case let other:
-            throw ViTError.invalidConfiguration(path: path, reason: "act_layer '\(other.forMessage)' is not supported")
-        }
+        if try args.bool("pool_include_prefix") ?? false { throw refuse("pool_include_prefix") }
         let numClasses = try nonScalarShape("head.weight")[0]
         if let declared = try config.int("num_classes"), declared != numClasses {
             throw ViTError.shapeMismatch(
                 path: weightsPath, key: "head.weight", expected: [declared, embedDim], found: try shape("head.weight"))
         }
 
-        let architecture = ViTArchitecture(
+        // Which norms exist is what the module built (a module's weight is in its state_dict exactly when it exists).
+        var architecture = ViTArchitecture(
             embedDim: embedDim, depth: depth, heads: heads, mlpDim: mlpDim, patchSize: patchSize, channels: channels,
             imageHeight: imageSize.0, imageWidth: imageSize.1, numClasses: numClasses,
             classToken: classToken, distillationToken: distillationToken, distillationHead: store.contains("head_dist.weight"),
             registerTokens: registerTokens, positionEmbeddingIncludesPrefix: !noEmbedClass, pooling: pooling,
-            preNorm: try args.bool("pre_norm") ?? store.contains("norm_pre.weight"),
-            finalNorm: store.contains("norm.weight"),
-            poolNorm: try args.bool("fc_norm") ?? store.contains("fc_norm.weight"),
-            layerScale: store.contains("blocks.0.ls1.gamma"),
-            qkvBias: try args.bool("qkv_bias") ?? store.contains("blocks.0.attn.qkv.bias"),
-            layerNormEps: 1e-6, activation: activation)
+            preNorm: store.contains("norm_pre.weight"), finalNorm: store.contains("norm.weight"),
+            poolNorm: store.contains("fc_norm.weight"), layerScale: layerScale,
+            qkvBias: store.contains("blocks.0.attn.qkv.bias"), layerNormEps: eps, activation: activation)
+        architecture.block = block
+        architecture.mlp = mlp
+        architecture.attentionNorm = attentionNorm
+        architecture.mlpNorm = mlpNorm
+        architecture.patchEmbeddingBias = store.contains("patch_embed.proj.bias")
+        architecture.projectionBias = store.contains("blocks.0.attn.proj.bias")
+        architecture.absolutePositionEmbedding = absolutePosition && store.contains("pos_embed")
+        architecture.rotary = rotary
+        architecture.relativePositionBias = relativeBias
+        architecture.family = "timm \(modelClass)"
+        if relativeBias && prefix != 1 { throw refuse("a relative position bias without exactly one class token") }
 
         let preprocessing = try Self.preprocessing(pretrained, inputSize: imageSize, path: path, notes: &notes)
         let (labels, labelSource) = try resolveLabels(try config.strings("label_names"), count: numClasses, configPath: path)
-        let variant = distillationToken ? "VisionTransformerDistilled" : "VisionTransformer"
         let info = ModelInfo(
             name: files.name, weightsPath: files.weights, configPath: files.config, preprocessorConfigPath: nil,
-            format: .timm, variant: "\(variant) (\(architectureName))", architecture: architecture,
+            format: .timm, variant: "\(modelClass) (\(architectureName))", architecture: architecture,
             nativeImageSize: imageSize, preprocessing: preprocessing, labels: labels, labelSource: labelSource,
             dtypes: Array(Set(safetensors.tensors.values.map(\.dtype.rawValue))).sorted(), notes: notes)
         return (info, store)

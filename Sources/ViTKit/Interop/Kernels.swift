@@ -15,6 +15,13 @@ enum Kernels {
         vk_softmax_rows(x, rows, columns, ld)
     }
 
+    /// `y[r] = act(gate)·value` for rows `[gate (hidden) | value (hidden)]` of `x`.
+    static func glu(
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, hidden: Int, _ activation: ViTArchitecture.Activation
+    ) {
+        vk_glu(x, y, rows, hidden, activation.kernelCode)
+    }
+
     /// The instruction-set path every kernel runs on: "avx512", "avx2" or "fallback" (`VITCLASSIFY_ISA` narrows it).
     static var instructionSet: String { String(cString: vk_instruction_set()) }
 

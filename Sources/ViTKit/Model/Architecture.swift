@@ -15,6 +15,39 @@ public struct ViTArchitecture: Sendable, Equatable {
         case gelu
         /// The tanh approximation, Hugging Face `"gelu_new"` / `"gelu_pytorch_tanh"`.
         case geluTanh
+        /// `x·σ(1.702·x)`, OpenAI CLIP's QuickGELU (timm `quick_gelu`).
+        case quickGELU
+        /// `x·σ(x)`, SiLU / Swish (the gate of SwiGLU).
+        case silu
+    }
+
+    /// Where a block's LayerNorms sit (timm `Block` vs `ResPostBlock`, `vision_transformer.py`).
+    public enum Block: String, Sendable {
+        /// `x = x + attn(norm1(x)); x = x + mlp(norm2(x))`.
+        case preNorm = "pre-norm"
+        /// `x = x + norm1(attn(x)); x = x + norm2(mlp(x))` (timm `ResPostBlock`).
+        case residualPostNorm = "residual post-norm"
+    }
+
+    /// The MLP of a block.
+    public enum MLP: String, Sendable {
+        /// `fc2(act(fc1(x)))` (timm `Mlp`).
+        case standard = "MLP"
+        /// `fc2(act(g)·v)` with `[g | v] = fc1(x)` (timm `GluMlp` / `SwiGLUPacked`, EVA's `SwiGLU` with `fc1_g`,
+        /// `fc1_x` fused at load): `mlpDim` is the width of `g` and of `v`.
+        case gated = "gated (GLU)"
+    }
+
+    /// 2-D rotary position embedding of timm's `RotaryEmbeddingCat` (`layers/pos_embed_sincos.py`), applied to the
+    /// queries and keys of the patch tokens before the attention core.
+    public struct Rotary: Sendable, Equatable {
+        /// `ij`: the first half of each head's bands follows the row, the second the column; `xy`: the other way.
+        public var rowFirst: Bool
+        public var temperature: Float
+        /// Added to each grid coordinate (`rope_grid_offset`).
+        public var gridOffset: Float
+        /// Coordinates are scaled to this grid (`ref_feat_shape`), when set.
+        public var referenceGrid: [Int]?
     }
 
     public var embedDim: Int
@@ -47,6 +80,22 @@ public struct ViTArchitecture: Sendable, Equatable {
     public var layerNormEps: Float
     public var activation: Activation
 
+    public var block: Block = .preNorm
+    public var mlp: MLP = .standard
+    /// A LayerNorm on the concatenated heads before the output projection (EVA `scale_attn_inner`, BEiT-3).
+    public var attentionNorm = false
+    /// A LayerNorm on the MLP's hidden units before `fc2` (EVA `scale_mlp`, BEiT-3).
+    public var mlpNorm = false
+    public var patchEmbeddingBias = true
+    public var projectionBias = true
+    /// A learned position embedding added to the tokens (false: positions come from RoPE or relative bias only).
+    public var absolutePositionEmbedding = true
+    public var rotary: Rotary? = nil
+    /// A learned relative position bias per block, added to the attention scores (BEiT).
+    public var relativePositionBias = false
+    /// The checkpoint's family and class as read (e.g. "timm Eva (eva02_tiny_patch14_224)"), for `inspect`.
+    public var family = "ViT"
+
     public var headDim: Int { embedDim / heads }
     public var gridHeight: Int { imageHeight / patchSize }
     public var gridWidth: Int { imageWidth / patchSize }
@@ -54,12 +103,16 @@ public struct ViTArchitecture: Sendable, Equatable {
     /// Class, distillation and register tokens, in that order, before the patch tokens.
     public var prefixTokens: Int { (classToken ? 1 : 0) + (distillationToken ? 1 : 0) + registerTokens }
     public var tokens: Int { prefixTokens + patchCount }
-    public var positionEmbeddingRows: Int { positionEmbeddingIncludesPrefix ? tokens : patchCount }
+    public var positionEmbeddingRows: Int {
+        absolutePositionEmbedding ? (positionEmbeddingIncludesPrefix ? tokens : patchCount) : 0
+    }
+    /// Outputs of `fc1`: the hidden width, twice it for a gated MLP.
+    public var fc1Outputs: Int { mlp == .gated ? 2 * mlpDim : mlpDim }
 
     /// Multiply-accumulates of one image's forward pass (patch embedding, blocks, head).
     public var macsPerImage: Int {
         let n = tokens, d = embedDim
-        let perBlock = n * d * 3 * d + 2 * n * n * d + n * d * d + 2 * n * d * mlpDim
+        let perBlock = n * d * 3 * d + 2 * n * n * d + n * d * d + n * d * fc1Outputs + n * mlpDim * d
         return patchCount * channels * patchSize * patchSize * d + depth * perBlock + d * numClasses
     }
 
@@ -83,5 +136,8 @@ public struct ViTArchitecture: Sendable, Equatable {
         guard registerTokens >= 0 else { throw fail("negative register tokens") }
         if pooling == .token && !classToken { throw fail("token pooling needs a class token") }
         if distillationHead && !distillationToken { throw fail("a distillation head needs a distillation token") }
+        if let rotary, headDim % 4 != 0 || !(rotary.temperature > 0) || (rotary.referenceGrid.map { $0.count != 2 || $0.contains { $0 <= 0 } } ?? false) {
+            throw fail("rotary position embedding needs a head dim divisible by 4, a positive temperature and a 2-D reference grid")
+        }
     }
 }

@@ -29,10 +29,13 @@ struct AttentionCore {
     ///   - qkv: `[images · tokens][3 · D]`, the fused projection of the normalised tokens.
     ///   - output: `[images · tokens][D]`, receives the concatenated heads.
     ///   - scores: scratch of ``scratchCount(images:)`` floats.
+    ///   - bias: `[heads][tokens][tokens]` added to the scaled scores before the softmax (BEiT's relative position
+    ///     bias), or nil.
     ///   - recorder: when non-nil, receives every head's attention probabilities (nothing is kept otherwise).
     func callAsFunction(
         qkv: UnsafePointer<Float>, images: Int, output: UnsafeMutablePointer<Float>,
-        scores: UnsafeMutablePointer<Float>, layer: Int, recorder: AttentionRecorder?, threads: Int
+        scores: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, layer: Int, recorder: AttentionRecorder?,
+        threads: Int
     ) {
         let n = tokens, d = embedDim, ld = 3 * d
         let blocks = queryBlocks, blockRows = blockRows
@@ -45,6 +48,10 @@ struct AttentionCore {
             let rows = qkv + image * n * ld
             let q = rows + first * ld + h * headDim, k = rows + d + h * headDim, v = rows + 2 * d + h * headDim
             BLAS.gemm(count, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)
+            if let bias {
+                let b = bias + (h * n + first) * n
+                for i in 0..<(count * n) { s[i] += b[i] }
+            }
             Kernels.softmaxRows(s, rows: count, columns: n, ld: n)
             recorder?.record(layer: layer, image: image, head: h, firstRow: first, rows: count, probabilities: s)
             BLAS.gemm(count, headDim, n, a: s, lda: n, b: v, ldb: ld, c: output + (image * n + first) * d + h * headDim, ldc: d)

@@ -26,13 +26,20 @@ final class Linear: @unchecked Sendable {
         _ x: UnsafePointer<Float>, rows: Int, into y: UnsafeMutablePointer<Float>, accumulate: Bool = false,
         activation: ViTArchitecture.Activation? = nil, threads: Int
     ) {
-        let act: Int32 =
-            switch activation {
-            case nil: Int32(VK_ACT_NONE)
-            case .gelu: Int32(VK_ACT_GELU_ERF)
-            case .geluTanh: Int32(VK_ACT_GELU_TANH)
-            }
+        let act = activation?.kernelCode ?? Int32(VK_ACT_NONE)
         vk_gemm_packed(rows, x, inputs, packed, y, outputs, bias.base, accumulate ? 1 : 0, act, Int32(threads))
+    }
+}
+
+extension ViTArchitecture.Activation {
+    /// The activation's `VK_ACT_*` code for the C kernels.
+    var kernelCode: Int32 {
+        switch self {
+        case .gelu: Int32(VK_ACT_GELU_ERF)
+        case .geluTanh: Int32(VK_ACT_GELU_TANH)
+        case .quickGELU: Int32(VK_ACT_QUICK_GELU)
+        case .silu: Int32(VK_ACT_SILU)
+        }
     }
 }
 
@@ -45,9 +52,16 @@ struct BlockWeights {
     let norm1: LayerNormParameters
     /// Fused query, key and value projections: outputs `[q (D) | k (D) | v (D)]`, head h at `h·headDim` in each.
     let qkv: Linear
+    /// `[heads][tokens][tokens]`: the relative position bias added to this block's attention scores (BEiT).
+    let relativeBias: FloatBuffer?
+    /// LayerNorm on the concatenated heads before `proj` (sub-LN).
+    let attentionNorm: LayerNormParameters?
     let proj: Linear
     let norm2: LayerNormParameters
+    /// `[hidden]`, or `[gate | value]` for a gated MLP.
     let fc1: Linear
+    /// LayerNorm on the hidden units before `fc2` (sub-LN).
+    let mlpNorm: LayerNormParameters?
     let fc2: Linear
 }
 
@@ -61,7 +75,7 @@ struct ViTWeights {
     let distillationToken: FloatBuffer?
     /// `registerTokens × D`.
     let registerTokens: FloatBuffer?
-    /// `positionEmbeddingRows × D`.
+    /// `positionEmbeddingRows × D` (empty without an absolute position embedding).
     var positionEmbedding: FloatBuffer
     let preNorm: LayerNormParameters?
     let blocks: [BlockWeights]
@@ -73,10 +87,10 @@ struct ViTWeights {
     /// Takes every tensor the architecture needs from `store`, checking shapes, then checks nothing is left over.
     init(architecture a: ViTArchitecture, store: inout TensorStore) throws {
         let d = a.embedDim, m = a.mlpDim, p = a.patchSize
-        func layerNorm(_ name: String) throws -> LayerNormParameters {
+        func layerNorm(_ name: String, dim: Int? = nil) throws -> LayerNormParameters {
             LayerNormParameters(
-                weight: FloatBuffer(try store.take("\(name).weight", shape: [d])),
-                bias: FloatBuffer(try store.take("\(name).bias", shape: [d])))
+                weight: FloatBuffer(try store.take("\(name).weight", shape: [dim ?? d])),
+                bias: FloatBuffer(try store.take("\(name).bias", shape: [dim ?? d])))
         }
         func linear(_ name: String, inputs: Int, outputs: Int, bias: Bool = true, scale: [Float]? = nil) throws -> Linear {
             Linear(
@@ -86,23 +100,32 @@ struct ViTWeights {
         }
         patchEmbedding = Linear(
             pytorchWeight: try store.take("patch_embed.proj.weight", shape: [d, a.channels, p, p]),
-            bias: try store.take("patch_embed.proj.bias", shape: [d]), inputs: a.channels * p * p, outputs: d)
+            bias: a.patchEmbeddingBias ? try store.take("patch_embed.proj.bias", shape: [d]) : nil,
+            inputs: a.channels * p * p, outputs: d)
         classToken = a.classToken ? FloatBuffer(try store.take("cls_token", shape: [1, 1, d])) : nil
         distillationToken = a.distillationToken ? FloatBuffer(try store.take("dist_token", shape: [1, 1, d])) : nil
         registerTokens =
             a.registerTokens > 0 ? FloatBuffer(try store.take("reg_token", shape: [1, a.registerTokens, d])) : nil
-        positionEmbedding = FloatBuffer(try store.take("pos_embed", shape: [1, a.positionEmbeddingRows, d]))
+        positionEmbedding =
+            a.absolutePositionEmbedding
+            ? FloatBuffer(try store.take("pos_embed", shape: [1, a.positionEmbeddingRows, d])) : FloatBuffer(count: 0)
         preNorm = a.preNorm ? try layerNorm("norm_pre") : nil
         blocks = try (0..<a.depth).map { i in
             let prefix = "blocks.\(i)"
             let ls1 = a.layerScale ? try store.take("\(prefix).ls1.gamma", shape: [d]) : nil
             let ls2 = a.layerScale ? try store.take("\(prefix).ls2.gamma", shape: [d]) : nil
+            let bias = a.relativePositionBias ? try RelativePositionBias(architecture: a, table: { shape in
+                try store.take("\(prefix).attn.relative_position_bias_table", shape: shape)
+            }) : nil
             return BlockWeights(
                 norm1: try layerNorm("\(prefix).norm1"),
                 qkv: try linear("\(prefix).attn.qkv", inputs: d, outputs: 3 * d, bias: a.qkvBias),
-                proj: try linear("\(prefix).attn.proj", inputs: d, outputs: d, scale: ls1),
+                relativeBias: bias.map { FloatBuffer($0.matrix) },
+                attentionNorm: a.attentionNorm ? try layerNorm("\(prefix).attn.norm") : nil,
+                proj: try linear("\(prefix).attn.proj", inputs: d, outputs: d, bias: a.projectionBias, scale: ls1),
                 norm2: try layerNorm("\(prefix).norm2"),
-                fc1: try linear("\(prefix).mlp.fc1", inputs: d, outputs: m),
+                fc1: try linear("\(prefix).mlp.fc1", inputs: d, outputs: a.fc1Outputs),
+                mlpNorm: a.mlpNorm ? try layerNorm("\(prefix).mlp.norm", dim: m) : nil,
                 fc2: try linear("\(prefix).mlp.fc2", inputs: m, outputs: d, scale: ls2))
         }
         finalNorm = a.finalNorm ? try layerNorm("norm") : nil

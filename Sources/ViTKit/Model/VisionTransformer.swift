@@ -8,16 +8,22 @@
 ///     x  = x + MLP(LN₂(x))          MLP = GELU(h·W₁ + b₁)·W₂ + b₂
 ///     y  = head(LN(x)[cls])         (or the mean over patch tokens; distilled: mean of the two heads)
 ///
+/// The families differ at a few points only (``ViTArchitecture``): residual post-norm blocks
+/// (`x = x + LN₁(MSA(x))`), rotary embeddings turning Q and K before the core, a relative position bias added to the
+/// scores inside it, a LayerNorm before the output projection or `W₂` (sub-LN), and gated MLPs (`act(g)·v`).
+///
 /// Nothing here knows about files, formats or images: pixels in (already preprocessed), logits out.
 public final class VisionTransformer: @unchecked Sendable {
     public let architecture: ViTArchitecture
     let weights: ViTWeights
     let attention: AttentionCore
+    let rotary: RotaryTables?
 
     init(architecture: ViTArchitecture, weights: ViTWeights) {
         self.architecture = architecture
         self.weights = weights
         attention = AttentionCore(heads: architecture.heads, headDim: architecture.headDim, tokens: architecture.tokens)
+        rotary = architecture.rotary.map { RotaryTables(architecture: architecture, rotary: $0) }
     }
 
     /// Runs `images` preprocessed images through the network.
@@ -40,20 +46,74 @@ public final class VisionTransformer: @unchecked Sendable {
         if let preNorm = weights.preNorm { layerNorm(x, into: x, rows: rows, preNorm, threads: t) }
 
         for (layer, block) in weights.blocks.enumerated() {
-            // x = x + MSA(LN₁(x))
-            layerNorm(x, into: h, rows: rows, block.norm1, threads: t)
-            block.qkv(h, rows: rows, into: w.qkv.base, threads: t)
-            attention(
-                qkv: w.qkv.base, images: images, output: h, scores: w.scores.base, layer: layer, recorder: recorder,
-                threads: t)
-            block.proj(h, rows: rows, into: x, accumulate: true, threads: t)
-            // x = x + MLP(LN₂(x))
-            layerNorm(x, into: h, rows: rows, block.norm2, threads: t)
-            block.fc1(h, rows: rows, into: w.hidden.base, activation: architecture.activation, threads: t)
-            block.fc2(w.hidden.base, rows: rows, into: x, accumulate: true, threads: t)
+            switch architecture.block {
+            case .preNorm:
+                // x = x + MSA(LN₁(x))
+                layerNorm(x, into: h, rows: rows, block.norm1, threads: t)
+                selfAttention(h, block, layer: layer, images: images, into: x, accumulate: true, w, recorder, threads: t)
+                // x = x + MLP(LN₂(x))
+                layerNorm(x, into: h, rows: rows, block.norm2, threads: t)
+                mlp(h, block, rows: rows, into: x, accumulate: true, w, threads: t)
+            case .residualPostNorm:
+                // x = x + LN₁(MSA(x))      (the attention's output goes through `hidden`, free until the MLP)
+                selfAttention(x, block, layer: layer, images: images, into: w.hidden.base, accumulate: false, w, recorder, threads: t)
+                addLayerNorm(w.hidden.base, to: x, rows: rows, block.norm1, threads: t)
+                // x = x + LN₂(MLP(x))
+                mlp(x, block, rows: rows, into: h, accumulate: false, w, threads: t)
+                addLayerNorm(h, to: x, rows: rows, block.norm2, threads: t)
+            }
         }
 
         classify(x, images: images, logits: logits, workspace: w, threads: t)
+    }
+
+    /// `output (+)= proj(MSA(qkv(input)))`: the fused projection, RoPE on Q and K, the attention core (plus the relative
+    /// position bias), a sub-LN, the output projection. The heads are written to `normed`, free once Q, K, V exist.
+    private func selfAttention(
+        _ input: UnsafePointer<Float>, _ block: BlockWeights, layer: Int, images: Int, into output: UnsafeMutablePointer<Float>,
+        accumulate: Bool, _ w: Workspace, _ recorder: AttentionRecorder?, threads t: Int
+    ) {
+        let a = architecture, rows = images * a.tokens, heads = w.normed.base
+        block.qkv(input, rows: rows, into: w.qkv.base, threads: t)
+        rotary?.rotate(w.qkv.base, images: images, tokens: a.tokens, prefix: a.prefixTokens, embedDim: a.embedDim)
+        attention(
+            qkv: w.qkv.base, images: images, output: heads, scores: w.scores.base, bias: block.relativeBias?.base,
+            layer: layer, recorder: recorder, threads: t)
+        if let norm = block.attentionNorm { layerNorm(heads, into: heads, rows: rows, norm, threads: t) }
+        block.proj(heads, rows: rows, into: output, accumulate: accumulate, threads: t)
+    }
+
+    /// `output (+)= fc2(act(fc1(input)))`, or `fc2(act(g)·v)` with `[g | v] = fc1(input)`, with an optional sub-LN
+    /// before `fc2`.
+    private func mlp(
+        _ input: UnsafePointer<Float>, _ block: BlockWeights, rows: Int, into output: UnsafeMutablePointer<Float>,
+        accumulate: Bool, _ w: Workspace, threads t: Int
+    ) {
+        let a = architecture, hidden = w.hidden.base
+        switch a.mlp {
+        case .standard:
+            block.fc1(input, rows: rows, into: hidden, activation: a.activation, threads: t)
+        case .gated:
+            block.fc1(input, rows: rows, into: w.gated.base, threads: t)
+            Compute.parallelRows(rows, threads: t) { range in
+                Kernels.glu(
+                    w.gated.base + range.lowerBound * 2 * a.mlpDim, into: hidden + range.lowerBound * a.mlpDim,
+                    rows: range.count, hidden: a.mlpDim, a.activation)
+            }
+        }
+        if let norm = block.mlpNorm { layerNorm(hidden, into: hidden, rows: rows, norm, dim: a.mlpDim, threads: t) }
+        block.fc2(hidden, rows: rows, into: output, accumulate: accumulate, threads: t)
+    }
+
+    /// `x += LN(y)` row by row (`y` is overwritten).
+    private func addLayerNorm(
+        _ y: UnsafeMutablePointer<Float>, to x: UnsafeMutablePointer<Float>, rows: Int, _ p: LayerNormParameters, threads: Int
+    ) {
+        let d = architecture.embedDim
+        layerNorm(y, into: y, rows: rows, p, threads: threads)
+        Compute.parallelRows(rows, threads: threads) { range in
+            for i in (range.lowerBound * d)..<(range.upperBound * d) { x[i] += y[i] }
+        }
     }
 
     /// `x₀ = [prefix tokens, patches·E + b] + pos`: the patch embedding is one GEMM over every patch of the batch.
@@ -89,7 +149,8 @@ public final class VisionTransformer: @unchecked Sendable {
             if let cls = weights.classToken { rows.update(from: cls.base, count: d); t += 1 }
             if let dist = weights.distillationToken { (rows + t * d).update(from: dist.base, count: d); t += 1 }
             if let registers = weights.registerTokens { (rows + t * d).update(from: registers.base, count: a.registerTokens * d) }
-            // Position embeddings cover every token, or (timm no_embed_class) only the patches.
+            // Position embeddings cover every token, or (timm no_embed_class) only the patches, or none (RoPE, BEiT).
+            guard a.absolutePositionEmbedding else { continue }
             let start = a.positionEmbeddingIncludesPrefix ? 0 : prefix
             for i in 0..<((n - start) * d) { rows[start * d + i] += pos[i] }
         }
@@ -138,9 +199,10 @@ public final class VisionTransformer: @unchecked Sendable {
 
     /// Row-wise LayerNorm, rows split over the threads.
     private func layerNorm(
-        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, _ p: LayerNormParameters, threads: Int
+        _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, _ p: LayerNormParameters, dim: Int? = nil,
+        threads: Int
     ) {
-        let d = architecture.embedDim, eps = architecture.layerNormEps
+        let d = dim ?? architecture.embedDim, eps = architecture.layerNormEps
         Compute.parallelRows(rows, threads: threads) { range in
             Kernels.layerNorm(x + range.lowerBound * d, into: y + range.lowerBound * d, rows: range.count, p, dim: d, eps: eps)
         }
@@ -150,7 +212,7 @@ public final class VisionTransformer: @unchecked Sendable {
 /// The activations of a forward pass for up to `capacity` images, allocated once and reused.
 final class Workspace: @unchecked Sendable {
     let capacity: Int
-    let tokens, normed, qkv, hidden, patches, scores, pooled, pooledDistillation, distillationLogits: FloatBuffer
+    let tokens, normed, qkv, hidden, gated, patches, scores, pooled, pooledDistillation, distillationLogits: FloatBuffer
 
     init(architecture a: ViTArchitecture, capacity: Int) {
         self.capacity = capacity
@@ -158,7 +220,8 @@ final class Workspace: @unchecked Sendable {
         tokens = FloatBuffer(count: rows * a.embedDim)
         normed = FloatBuffer(count: rows * a.embedDim)
         qkv = FloatBuffer(count: rows * 3 * a.embedDim)
-        hidden = FloatBuffer(count: rows * a.mlpDim)
+        hidden = FloatBuffer(count: rows * max(a.mlpDim, a.embedDim))  // also the post-norm blocks' attention output
+        gated = FloatBuffer(count: a.mlp == .gated ? rows * a.fc1Outputs : 0)
         patches = FloatBuffer(count: capacity * a.patchCount * a.channels * a.patchSize * a.patchSize)
         scores = FloatBuffer(
             count: AttentionCore(heads: a.heads, headDim: a.headDim, tokens: a.tokens).scratchCount(images: capacity))

@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@testable import ViTKit
+
+/// Parity with timm (and transformers) for every ViT family beyond plain ViT/DeiT: one small random-weight checkpoint
+/// per family (`tools/make_family_fixtures.py`, `Resources/fixtures/families`), each checked against the logits and
+/// attention probabilities the reference library computed from the same file.
+@Suite("Parity across the ViT families timm publishes")
+struct FamilyParityTests {
+    static let root = Fixtures.root.appendingPathComponent("families")
+
+    struct Family: Sendable, CustomTestStringConvertible {
+        let name: String
+        let dir: String
+        let cases: [String]
+        var testDescription: String { name }
+    }
+
+    nonisolated(unsafe) static let manifest: [String: Any] = {
+        let data = try! Data(contentsOf: root.appendingPathComponent("manifest.json"))
+        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }()
+
+    static let all: [Family] = (manifest["families"] as! [[String: Any]]).map {
+        Family(name: $0["name"] as! String, dir: root.appendingPathComponent($0["dir"] as! String).path, cases: $0["cases"] as! [String])
+    }
+
+    /// The families the engine runs (the others must be refused with one line: ``refused``).
+    static let supported: Set<String> = [
+        "clip", "clip_quickgelu", "rpn", "beit3", "dinov2_reg", "swiglu_packed", "beit", "beitv2", "eva02", "eva02_swiglu",
+        "rope_naver", "rope_naver_ape", "rope_sbb",
+    ]
+
+    static var runs: [Family] { all.filter { supported.contains($0.name) } }
+    static var refusedFamilies: [Family] { all.filter { !supported.contains($0.name) } }
+
+    @Test("logits and attention equal the reference library's", arguments: runs)
+    func parity(f: Family) throws {
+        let classifier = try Classifier(modelPath: f.dir)
+        let reference = try SafeTensorsFile(path: f.dir + "/reference.safetensors")
+        for image in f.cases {
+            let (logits, recorder) = classifier.logits(
+                preprocessed: [try reference.floats("pixel_values.\(image)")], attention: true)
+            let expected = try reference.floats("logits.\(image)")
+            let difference = maxAbsDifference(logits[0], expected)
+            #expect(difference <= 1e-4, "\(image): max logit difference \(difference)")
+            #expect(topIndices(logits[0], 5) == topIndices(expected, 5))
+            let attention = recorder!.attention(image: 0).flatMap { $0.flatMap { $0 } }
+            let expectedAttention = try reference.floats("attentions.\(image)")
+            #expect(maxAbsDifference(attention, expectedAttention) <= 1e-5, "\(image): attention")
+        }
+    }
+
+    @Test("families not implemented are refused with one line naming what is missing", arguments: refusedFamilies)
+    func refused(f: Family) throws {
+        do {
+            _ = try Classifier(modelPath: f.dir)
+            Issue.record("\(f.name) loaded, but it is not in the supported list: add it there with its parity test")
+        } catch let error as ViTError {
+            let message = error.errorDescription ?? ""
+            #expect(!message.contains("\n") && message.contains("not supported"), "\(message)")
+        }
+    }
+}
