@@ -53,7 +53,9 @@ struct Inspect: ParsableCommand {
         if a.absolutePositionEmbedding {
             positions.append("learned, over \(a.positionEmbeddingIncludesPrefix ? "all tokens" : "patches only (no_embed_class)")")
         }
-        if let r = a.rotary {
+        if let r = a.rotary, r.learnedFrequencies {
+            positions.append("2-D RoPE-Mixed on Q and K of the patches (learned frequencies per block and head, \(r.rowFirst ? "ij" : "xy"))")
+        } else if let r = a.rotary {
             positions.append(
                 "2-D RoPE on Q and K of the patches (\(r.rowFirst ? "ij" : "xy"), temperature \(r.temperature), offset \(r.gridOffset)"
                     + (r.referenceGrid.map { ", reference grid \($0[0])×\($0[1])" } ?? "") + ")")

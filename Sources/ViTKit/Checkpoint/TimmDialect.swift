@@ -170,8 +170,9 @@ enum TimmDialect: CheckpointDialect {
             case let other: throw refuse("attn_type \(other.forMessage)")
             }
             if try args.bool("use_rot_pos_emb") ?? false {
-                guard try args.string("rope_type") ?? "cat" == "cat" else {
-                    throw refuse("rope_type \(try args.string("rope_type")!.forMessage) (only 'cat', RotaryEmbeddingCat)")
+                let ropeType = try args.string("rope_type") ?? "cat"
+                guard ropeType == "cat" || ropeType == "mixed" else {
+                    throw refuse("rope_type \(ropeType.forMessage) (only 'cat' and 'mixed')")
                 }
                 for key in ["rope_rescale_coords", "rope_jitter_coords", "rope_shift_coords", "rope_mrope_section"] {
                     try requireNull(key, key)
@@ -182,6 +183,12 @@ enum TimmDialect: CheckpointDialect {
                     temperature: Float(try args.double("rope_temperature") ?? 10000),
                     gridOffset: Float(try args.double("rope_grid_offset") ?? 0),
                     referenceGrid: try args.intOrInts("ref_feat_shape").map { $0.count == 1 ? [$0[0], $0[0]] : $0 })
+                if ropeType == "mixed" {
+                    // RotaryEmbeddingMixed ignores the temperature (beyond its initialisation), offset and reference grid.
+                    rotary?.learnedFrequencies = true
+                    rotary?.gridOffset = 0
+                    rotary?.referenceGrid = nil
+                }
             }
             absolutePosition = try args.bool("use_abs_pos_emb") ?? true
             if try args.bool("swiglu_mlp") ?? false {

@@ -48,6 +48,9 @@ public struct ViTArchitecture: Sendable, Equatable {
         public var gridOffset: Float
         /// Coordinates are scaled to this grid (`ref_feat_shape`), when set.
         public var referenceGrid: [Int]?
+        /// RoPE-Mixed (timm `RotaryEmbeddingMixed`): learned frequencies `rope.freqs` `[2][depth][heads][headDim/2]`,
+        /// angle = column·f₀ + row·f₁, a different rotation per block and head (no temperature, offset or reference grid).
+        public var learnedFrequencies = false
     }
 
     public var embedDim: Int

@@ -37,58 +37,75 @@ struct RelativePositionBias {
     }
 }
 
-/// timm's `RotaryEmbeddingCat` (`layers/pos_embed_sincos.py`, timm 1.0.31) for a fixed grid: per patch token, the sine
-/// and cosine of `head_dim/2` angles, each repeated for the two elements of its pair, computed in float32 as timm does.
+/// timm's rotary embeddings (`layers/pos_embed_sincos.py`, timm 1.0.31) for a fixed grid: per patch token, the sine
+/// and cosine of `head_dim/2` angles, each repeated for the two elements of its pair (timm's interleaved layout),
+/// computed in float32 as timm does. `RotaryEmbeddingCat`: one table for every block and head, angles from fixed
+/// frequency bands; `RotaryEmbeddingMixed`: one table per block and head, angles from learned frequencies.
 struct RotaryTables {
-    /// `[patches][headDim]` each.
+    /// `[tables][patches][headDim]` each, tables = 1 or depth × heads.
     let sin: [Float]
     let cos: [Float]
     let headDim: Int
+    let patches: Int
+    /// Heads per block when every (block, head) has its own table, else nil.
+    let headsPerTable: Int?
 
-    init(architecture a: ViTArchitecture, rotary r: ViTArchitecture.Rotary) {
-        let hd = a.headDim, bands = hd / 4
-        // bands_k = 1 / T^(k / bands)
-        let frequencies = (0..<bands).map { k in 1 / Float(pow(Double(r.temperature), Double(Float(k) / Float(bands)))) }
+    init(architecture a: ViTArchitecture, rotary r: ViTArchitecture.Rotary, learned: [Float]?) {
+        let hd = a.headDim, bands = hd / 4, pairs = hd / 2, patches = a.patchCount
         let grid = [a.gridHeight, a.gridWidth]
         func coordinate(_ i: Int, axis: Int) -> Float {
             var t = Float(i) + r.gridOffset
             if let reference = r.referenceGrid { t = t / Float(grid[axis]) * Float(reference[axis]) }
             return t
         }
-        var sin = [Float](repeating: 0, count: a.patchCount * hd), cos = sin
+        let tables = learned == nil ? 1 : a.depth * a.heads
+        var sin = [Float](repeating: 0, count: tables * patches * hd), cos = sin
+        func store(_ table: Int, _ p: Int, _ pair: Int, _ angle: Float) {
+            let s = Float(Foundation.sin(Double(angle))), c = Float(Foundation.cos(Double(angle)))
+            let e = (table * patches + p) * hd + 2 * pair
+            (sin[e], sin[e + 1], cos[e], cos[e + 1]) = (s, s, c, c)
+        }
+        // bands_k = 1 / T^(k / bands) (freq_bands)
+        let bandFrequencies = (0..<bands).map { k in 1 / Float(pow(Double(r.temperature), Double(Float(k) / Float(bands)))) }
         for y in 0..<a.gridHeight {
             for x in 0..<a.gridWidth {
                 let p = y * a.gridWidth + x
                 let first = r.rowFirst ? coordinate(y, axis: 0) : coordinate(x, axis: 1)
                 let second = r.rowFirst ? coordinate(x, axis: 1) : coordinate(y, axis: 0)
-                for (half, t) in [first, second].enumerated() {
-                    for k in 0..<bands {
-                        let angle = t * frequencies[k]
-                        let s = Float(Foundation.sin(Double(angle))), c = Float(Foundation.cos(Double(angle)))
-                        let e = p * hd + 2 * (half * bands + k)
-                        sin[e] = s
-                        sin[e + 1] = s
-                        cos[e] = c
-                        cos[e + 1] = c
+                if let learned {
+                    // get_mixed_freqs: angle = t₀·f₀ + t₁·f₁ per block and head (t₀ the column for 'xy').
+                    for table in 0..<tables {
+                        for j in 0..<pairs {
+                            let f0 = learned[table * pairs + j], f1 = learned[(tables + table) * pairs + j]
+                            store(table, p, j, first * f0 + second * f1)
+                        }
+                    }
+                } else {
+                    // Angles [axis 0 bands…, axis 1 bands…].
+                    for (half, t) in [first, second].enumerated() {
+                        for k in 0..<bands { store(0, p, half * bands + k, t * bandFrequencies[k]) }
                     }
                 }
             }
         }
-        (self.sin, self.cos, headDim) = (sin, cos, hd)
+        (self.sin, self.cos, headDim, self.patches) = (sin, cos, hd, patches)
+        headsPerTable = learned == nil ? nil : a.heads
     }
 
     /// Rotates the queries and keys of the patch tokens in place: `x·cos + rot(x)·sin` with
     /// `rot(x) = (−x₁, x₀, −x₃, x₂, …)` per head, for `images` images of `tokens` rows `[q | k | v]` (3·D wide).
-    func rotate(_ qkv: UnsafeMutablePointer<Float>, images: Int, tokens: Int, prefix: Int, embedDim d: Int) {
-        let hd = headDim
+    func rotate(_ qkv: UnsafeMutablePointer<Float>, images: Int, tokens: Int, prefix: Int, embedDim d: Int, layer: Int) {
+        let hd = headDim, heads = d / hd
         sin.withUnsafeBufferPointer { sin in
             cos.withUnsafeBufferPointer { cos in
                 for image in 0..<images {
                     for t in prefix..<tokens {
                         let row = qkv + (image * tokens + t) * 3 * d
-                        let s = sin.baseAddress! + (t - prefix) * hd, c = cos.baseAddress! + (t - prefix) * hd
-                        for start in stride(from: 0, to: 2 * d, by: hd) {  // every head of q, then of k
-                            let x = row + start
+                        for head in 0..<(2 * heads) {  // every head of q, then of k
+                            let table = headsPerTable.map { layer * $0 + head % heads } ?? 0
+                            let offset = (table * patches + t - prefix) * hd
+                            let s = sin.baseAddress! + offset, c = cos.baseAddress! + offset
+                            let x = row + head * hd
                             for i in stride(from: 0, to: hd, by: 2) {
                                 let x0 = x[i], x1 = x[i + 1]
                                 x[i] = x0 * c[i] - x1 * s[i]

@@ -83,6 +83,8 @@ struct ViTWeights {
     let poolNorm: LayerNormParameters?
     let head: Linear
     let distillationHead: Linear?
+    /// RoPE-Mixed's learned frequencies `[2][depth][heads][headDim/2]`.
+    let rotaryFrequencies: [Float]?
 
     /// Takes every tensor the architecture needs from `store`, checking shapes, then checks nothing is left over.
     init(architecture a: ViTArchitecture, store: inout TensorStore) throws {
@@ -132,6 +134,9 @@ struct ViTWeights {
         poolNorm = a.poolNorm ? try layerNorm("fc_norm") : nil
         head = try linear("head", inputs: d, outputs: a.numClasses)
         distillationHead = a.distillationHead ? try linear("head_dist", inputs: d, outputs: a.numClasses) : nil
+        rotaryFrequencies =
+            a.rotary?.learnedFrequencies == true
+            ? try store.take("rope.freqs", shape: [2, a.depth, a.heads, a.headDim / 2]) : nil
         try store.checkAllUsed()
     }
 }

@@ -23,7 +23,7 @@ public final class VisionTransformer: @unchecked Sendable {
         self.architecture = architecture
         self.weights = weights
         attention = AttentionCore(heads: architecture.heads, headDim: architecture.headDim, tokens: architecture.tokens)
-        rotary = architecture.rotary.map { RotaryTables(architecture: architecture, rotary: $0) }
+        rotary = architecture.rotary.map { RotaryTables(architecture: architecture, rotary: $0, learned: weights.rotaryFrequencies) }
     }
 
     /// Runs `images` preprocessed images through the network.
@@ -75,7 +75,7 @@ public final class VisionTransformer: @unchecked Sendable {
     ) {
         let a = architecture, rows = images * a.tokens, heads = w.normed.base
         block.qkv(input, rows: rows, into: w.qkv.base, threads: t)
-        rotary?.rotate(w.qkv.base, images: images, tokens: a.tokens, prefix: a.prefixTokens, embedDim: a.embedDim)
+        rotary?.rotate(w.qkv.base, images: images, tokens: a.tokens, prefix: a.prefixTokens, embedDim: a.embedDim, layer: layer)
         attention(
             qkv: w.qkv.base, images: images, output: heads, scores: w.scores.base, bias: block.relativeBias?.base,
             layer: layer, recorder: recorder, threads: t)
