@@ -59,8 +59,8 @@ static void vkp_work(uint32_t g) {
     for (;;) {
         uint64_t t = atomic_load(&pool.ticket);
         if ((uint32_t)(t >> 32) != g) return;
-        size_t n = atomic_load_explicit(&pool.n, memory_order_relaxed);
-        size_t chunk = atomic_load_explicit(&pool.chunk, memory_order_relaxed);
+        size_t n = atomic_load_explicit(&pool.n, memory_order_acquire);
+        size_t chunk = atomic_load_explicit(&pool.chunk, memory_order_acquire);
         size_t i = (uint32_t)t;
         if (i >= n) return;
         size_t e = n - i < chunk ? n : i + chunk;
@@ -168,12 +168,14 @@ static void vkp_run(size_t n, int threads, size_t chunk, void (*fn)(void *, size
     if (threads - 1 > workers) threads = workers + 1;
 
     uint32_t g = atomic_load(&pool.gen) + 1;
+    // The new generation's claim word first: a worker still in vkp_work for the previous job may read this job's n
+    // and chunk, but (release / acquire) its claim with the previous generation's ticket then fails.
+    atomic_store(&pool.ticket, (uint64_t)g << 32);
     atomic_store_explicit(&pool.fn, fn, memory_order_relaxed);
     atomic_store_explicit(&pool.context, context, memory_order_relaxed);
-    atomic_store_explicit(&pool.n, n, memory_order_relaxed);
-    atomic_store_explicit(&pool.chunk, chunk, memory_order_relaxed);
+    atomic_store_explicit(&pool.n, n, memory_order_release);
+    atomic_store_explicit(&pool.chunk, chunk, memory_order_release);
     atomic_store(&pool.done, 0);
-    atomic_store(&pool.ticket, (uint64_t)g << 32);
     atomic_store(&pool.slots, ((uint64_t)g << 32) | (uint32_t)(threads - 1));
     atomic_store(&pool.gen, g);
     if (atomic_load(&pool.sleepers) > 0) {
