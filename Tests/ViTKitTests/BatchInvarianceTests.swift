@@ -16,6 +16,7 @@ struct BatchInvarianceTests {
 
     static let cases: [Case] =
         Fixtures.models.map { Case(name: $0.name, path: $0.dir) }
+        + FamilyParityTests.runs.map { Case(name: "family \($0.name)", path: $0.dir) }
         + [Case(name: "default model", path: DefaultModelTests.modelPath)]
 
     /// Deterministic inputs in roughly the range preprocessing produces (SplitMix64).
