@@ -10,6 +10,10 @@ public enum Checkpoint {
         var preprocessorConfig: String?
         var name: String
 
+        init(weights: String, config: String, preprocessorConfig: String? = nil, name: String) {
+            (self.weights, self.config, self.preprocessorConfig, self.name) = (weights, config, preprocessorConfig, name)
+        }
+
         init(path: String) throws {
             var isDirectory: ObjCBool = false
             guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {

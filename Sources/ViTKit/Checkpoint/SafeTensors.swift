@@ -51,6 +51,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// Tensors with shapes but no data (F32), for checking how a configuration reads a checkpoint's tensor layout
+    /// (the architecture-table test). Reading a tensor's values from it is a programming error.
+    init(shapesOnly shapes: [String: [Int]], path: String) {
+        self.path = path
+        tensors = Dictionary(
+            uniqueKeysWithValues: shapes.map { ($0.key, TensorInfo(name: $0.key, dtype: .f32, shape: $0.value, begin: 0, end: 0)) })
+        metadata = [:]
+        shards = []
+    }
+
     init(file: MappedFile) throws {
         self.path = file.path
         let (dataStart, tensors, metadata) = try Self.parse(file.bytes, path: file.path)

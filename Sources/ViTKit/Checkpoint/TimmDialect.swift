@@ -240,7 +240,8 @@ enum TimmDialect: CheckpointDialect {
         if let ratio = try args.double("mlp_ratio") {
             // Int(Double) traps out of range: 1e300 must be an error, not a crash.
             guard ratio > 0, ratio <= 64, abs(embedDim) <= 1 << 31 else { throw args.fail("mlp_ratio", "must be in (0, 64]") }
-            let hidden = Int(Double(embedDim) * ratio)
+            // Python's int(dim * mlp_ratio); the ratio read from JSON may be an ulp off, so nudge before truncating.
+            let hidden = Int((Double(embedDim) * ratio + 1e-6).rounded(.down))
             let packedInBlock = try modelClass != "Eva" && args.string("mlp_layer") == "SwiGLUPacked"
             mlpDim = packedInBlock ? hidden / 2 : hidden
         } else {
@@ -288,6 +289,9 @@ enum TimmDialect: CheckpointDialect {
         default: throw refuse("global_pool '\(pool.forMessage)'")
         }
         if try args.bool("pool_include_prefix") ?? false { throw refuse("pool_include_prefix") }
+        if !has("head.weight"), try args.int("num_classes") == 0 || config.int("num_classes") == 0 {
+            throw refuse("a checkpoint without a classification head (num_classes 0, an image encoder)")
+        }
         let numClasses = try nonScalarShape("head.weight")[0]
         if let declared = try config.int("num_classes"), declared != numClasses {
             throw ViTError.shapeMismatch(
