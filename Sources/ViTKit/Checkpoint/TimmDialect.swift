@@ -285,10 +285,13 @@ enum TimmDialect: CheckpointDialect {
         switch pool {
         case "token": pooling = .token
         case "avg": pooling = .average
-        case "map": throw refuse("global_pool 'map' (attention-pool head)")
+        case "map":
+            pooling = .attentionPool
+
+            if let latent = store.shape("attn_pool.latent"), latent.count == 3, latent[1] != 1 { throw refuse("latent_len > 1") }
         default: throw refuse("global_pool '\(pool.forMessage)'")
         }
-        if try args.bool("pool_include_prefix") ?? false { throw refuse("pool_include_prefix") }
+        if pooling != .attentionPool, try args.bool("pool_include_prefix") ?? false { throw refuse("pool_include_prefix") }
         if !has("head.weight"), try args.int("num_classes") == 0 || config.int("num_classes") == 0 {
             throw refuse("a checkpoint without a classification head (num_classes 0, an image encoder)")
         }
@@ -317,6 +320,9 @@ enum TimmDialect: CheckpointDialect {
         architecture.rotary = rotary
         architecture.relativePositionBias = relativeBias
         architecture.family = "timm \(modelClass)"
+        architecture.attentionPoolHeads = try args.int("attn_pool_num_heads") ?? heads
+        // ViT's pool() drops the prefix tokens before the attention pool (unless pool_include_prefix); EVA's keeps them.
+        architecture.attentionPoolIncludesPrefix = try modelClass == "Eva" || (args.bool("pool_include_prefix") ?? false)
         if relativeBias && prefix != 1 { throw refuse("a relative position bias without exactly one class token") }
 
         let preprocessing = try Self.preprocessing(pretrained, inputSize: imageSize, path: path, notes: &notes)

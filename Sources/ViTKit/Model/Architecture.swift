@@ -8,6 +8,9 @@ public struct ViTArchitecture: Sendable, Equatable {
         case token
         /// The mean over the patch tokens.
         case average
+        /// timm's attention-pool head (`global_pool='map'`, `AttentionPoolLatent`): a learned query attends over the
+        /// tokens, then `y = o + MLP(LN(o))`.
+        case attentionPool
     }
 
     public enum Activation: String, Sendable {
@@ -96,6 +99,10 @@ public struct ViTArchitecture: Sendable, Equatable {
     public var rotary: Rotary? = nil
     /// A learned relative position bias per block, added to the attention scores (BEiT).
     public var relativePositionBias = false
+    /// Whether the attention-pool head sees the prefix tokens too (EVA), or the patch tokens only (ViT).
+    public var attentionPoolIncludesPrefix = false
+    /// Heads of the attention-pool head (EVA's `attn_pool_num_heads`; else the blocks' `heads`).
+    public var attentionPoolHeads = 0
     /// The checkpoint's family and class as read (e.g. "timm Eva (eva02_tiny_patch14_224)"), for `inspect`.
     public var family = "ViT"
 
@@ -139,6 +146,9 @@ public struct ViTArchitecture: Sendable, Equatable {
         guard registerTokens >= 0 else { throw fail("negative register tokens") }
         if pooling == .token && !classToken { throw fail("token pooling needs a class token") }
         if distillationHead && !distillationToken { throw fail("a distillation head needs a distillation token") }
+        if pooling == .attentionPool && (attentionPoolHeads <= 0 || embedDim % attentionPoolHeads != 0) {
+            throw fail("the attention-pool head's \(attentionPoolHeads) heads do not divide the hidden size \(embedDim)")
+        }
         if let rotary, headDim % 4 != 0 || !(rotary.temperature > 0) || (rotary.referenceGrid.map { $0.count != 2 || $0.contains { $0 <= 0 } } ?? false) {
             throw fail("rotary position embedding needs a head dim divisible by 4, a positive temperature and a 2-D reference grid")
         }

@@ -59,6 +59,23 @@ struct AttentionCore {
     }
 }
 
+extension AttentionCore {
+    /// The attention-pool head's cross-attention: one query `[D]` over `keys` rows `[k | v]` (2·D wide), with the same
+    /// per-head products as the self-attention; `output` receives the concatenated heads `[D]`.
+    func pool(
+        query q: UnsafePointer<Float>, kv: UnsafePointer<Float>, keys: Int, output: UnsafeMutablePointer<Float>,
+        scores: UnsafeMutablePointer<Float>
+    ) {
+        let d = embedDim
+        for h in 0..<heads {
+            let s = scores + h * keys
+            BLAS.gemm(1, keys, headDim, alpha: scale, a: q + h * headDim, lda: d, b: kv + h * headDim, ldb: 2 * d, transposeB: true, c: s, ldc: keys)
+            Kernels.softmaxRows(s, rows: 1, columns: keys, ld: keys)
+            BLAS.gemm(1, headDim, keys, a: s, lda: keys, b: kv + d + h * headDim, ldb: 2 * d, c: output + h * headDim, ldc: d)
+        }
+    }
+}
+
 /// Receives the attention probabilities of every layer and head during a forward pass.
 ///
 /// Stores the full `tokens × tokens` matrix of each (image, layer, head): rollout needs all rows, the maps need the

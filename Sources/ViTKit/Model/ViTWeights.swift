@@ -65,6 +65,19 @@ struct BlockWeights {
     let fc2: Linear
 }
 
+/// timm's `AttentionPoolLatent` with one latent query, which is constant: its projection `q(latent)` is computed at load.
+struct AttentionPoolWeights {
+    /// `q(latent)`, `[D]`.
+    let query: FloatBuffer
+    /// Tokens → `[k (D) | v (D)]`.
+    let kv: Linear
+    let proj: Linear
+    let norm: LayerNormParameters
+    let fc1: Linear
+    let fc2: Linear
+    let activation: ViTArchitecture.Activation
+}
+
 /// All weights of a Vision Transformer in the one internal layout (timm's naming), ready for the forward pass.
 ///
 /// LayerScale (`ls1`, `ls2`) is folded into the preceding projection at load (`γ ⊙ (xW + b) = x(Wγ) + bγ`).
@@ -85,6 +98,7 @@ struct ViTWeights {
     let distillationHead: Linear?
     /// RoPE-Mixed's learned frequencies `[2][depth][heads][headDim/2]`.
     let rotaryFrequencies: [Float]?
+    let attentionPool: AttentionPoolWeights?
 
     /// Takes every tensor the architecture needs from `store`, checking shapes, then checks nothing is left over.
     init(architecture a: ViTArchitecture, store: inout TensorStore) throws {
@@ -134,6 +148,24 @@ struct ViTWeights {
         poolNorm = a.poolNorm ? try layerNorm("fc_norm") : nil
         head = try linear("head", inputs: d, outputs: a.numClasses)
         distillationHead = a.distillationHead ? try linear("head_dist", inputs: d, outputs: a.numClasses) : nil
+        if a.pooling == .attentionPool {
+            let latent = try store.take("attn_pool.latent", shape: [1, 1, d])
+            let qWeight = try store.take("attn_pool.q.weight", shape: [d, d])
+            let qBias = try store.takeIfPresent("attn_pool.q.bias", shape: [d]) ?? [Float](repeating: 0, count: d)
+            // q(latent) = W·latent + b, summed in the order of a dot product (float32, as the Linear would).
+            let query = (0..<d).map { o in (0..<d).reduce(Float(0)) { $0 + qWeight[o * d + $1] * latent[$1] } + qBias[o] }
+            let hidden = store.shape("attn_pool.mlp.fc1.weight")?.first ?? 0
+            attentionPool = AttentionPoolWeights(
+                query: FloatBuffer(query),
+                kv: try linear("attn_pool.kv", inputs: d, outputs: 2 * d, bias: store.contains("attn_pool.kv.bias")),
+                proj: try linear("attn_pool.proj", inputs: d, outputs: d),
+                norm: try layerNorm("attn_pool.norm"),
+                fc1: try linear("attn_pool.mlp.fc1", inputs: d, outputs: hidden),
+                fc2: try linear("attn_pool.mlp.fc2", inputs: hidden, outputs: d),
+                activation: a.family.hasSuffix("Eva") ? .gelu : a.activation)
+        } else {
+            attentionPool = nil
+        }
         rotaryFrequencies =
             a.rotary?.learnedFrequencies == true
             ? try store.take("rope.freqs", shape: [2, a.depth, a.heads, a.headDim / 2]) : nil

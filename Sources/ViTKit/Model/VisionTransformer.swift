@@ -18,11 +18,16 @@ public final class VisionTransformer: @unchecked Sendable {
     let weights: ViTWeights
     let attention: AttentionCore
     let rotary: RotaryTables?
+    /// The attention-pool head's heads (the same core, with its own head count).
+    let poolAttention: AttentionCore
 
     init(architecture: ViTArchitecture, weights: ViTWeights) {
         self.architecture = architecture
         self.weights = weights
         attention = AttentionCore(heads: architecture.heads, headDim: architecture.headDim, tokens: architecture.tokens)
+        poolAttention = AttentionCore(
+            heads: max(architecture.attentionPoolHeads, 1), headDim: architecture.embedDim / max(architecture.attentionPoolHeads, 1),
+            tokens: architecture.tokens)
         rotary = architecture.rotary.map { RotaryTables(architecture: architecture, rotary: $0, learned: weights.rotaryFrequencies) }
     }
 
@@ -177,6 +182,11 @@ public final class VisionTransformer: @unchecked Sendable {
                 target.update(repeating: 0, count: d)
                 for t in a.prefixTokens..<n { for i in 0..<d { target[i] += rows[t * d + i] } }
                 for i in 0..<d { target[i] /= Float(a.patchCount) }
+            case .attentionPool:
+                if let norm = weights.finalNorm {
+                    Kernels.layerNorm(rows, into: rows, rows: n, norm, dim: d, eps: a.layerNormEps)
+                }
+                attentionPool(rows, into: pooled + image * d, workspace: w, threads: threads)
             }
         }
         // Token pooling: the final norm is per token, so only the pooled rows need it.
@@ -195,6 +205,20 @@ public final class VisionTransformer: @unchecked Sendable {
             head(distilled, rows: images, into: w.distillationLogits.base, threads: threads)
             for i in 0..<(images * a.numClasses) { logits[i] = (logits[i] + w.distillationLogits[i]) / 2 }
         }
+    }
+
+    /// The attention-pool head for one image's tokens: `o = proj(attend(q(latent), kv(tokens)))`, `y = o + MLP(LN(o))`.
+    private func attentionPool(
+        _ rows: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, workspace w: Workspace, threads: Int
+    ) {
+        let a = architecture, d = a.embedDim, pool = weights.attentionPool!
+        let first = a.attentionPoolIncludesPrefix ? 0 : a.prefixTokens, keys = a.tokens - first
+        pool.kv(rows + first * d, rows: keys, into: w.qkv.base, threads: threads)
+        poolAttention.pool(query: pool.query.base, kv: w.qkv.base, keys: keys, output: w.normed.base, scores: w.scores.base)
+        pool.proj(w.normed.base, rows: 1, into: y, threads: threads)
+        Kernels.layerNorm(y, into: w.normed.base, rows: 1, pool.norm, dim: d, eps: a.layerNormEps)
+        pool.fc1(w.normed.base, rows: 1, into: w.hidden.base, activation: pool.activation, threads: threads)
+        pool.fc2(w.hidden.base, rows: 1, into: y, accumulate: true, threads: threads)
     }
 
     /// Row-wise LayerNorm, rows split over the threads.
