@@ -1,8 +1,8 @@
 import Foundation
 
-/// Hugging Face `ViTForImageClassification`, `DeiTForImageClassification` and
-/// `DeiTForImageClassificationWithTeacher` checkpoints as `save_pretrained` writes them, mapped onto the internal
-/// (timm) naming: renames, plus query/key/value fused into `qkv`.
+/// Hugging Face `ViTForImageClassification`, `DeiTForImageClassification`, `DeiTForImageClassificationWithTeacher`
+/// and `BeitForImageClassification` checkpoints as `save_pretrained` writes them, mapped onto the internal (timm)
+/// naming: renames, plus query/key/value fused into `qkv` (BEiT: no key bias, as timm's `q_bias`/`v_bias`).
 enum HuggingFaceDialect: CheckpointDialect {
     static let positionEmbeddingResampling = PositionEmbeddingResampling.huggingFace
 
@@ -11,13 +11,14 @@ enum HuggingFaceDialect: CheckpointDialect {
         let path = files.config
         var notes: [String] = []
         let modelType = try config.string("model_type") ?? "vit"
-        guard modelType == "vit" || modelType == "deit" else {
+        guard modelType == "vit" || modelType == "deit" || modelType == "beit" else {
             throw ViTError.invalidConfiguration(
-                path: path, reason: "model_type '\(modelType.forMessage)' is not supported (vit, deit)")
+                path: path, reason: "model_type '\(modelType.forMessage)' is not supported (vit, deit, beit)")
         }
+        let beit = modelType == "beit"
         let variant =
             try config.strings("architectures")?.first
-            ?? (modelType == "deit" ? "DeiTForImageClassification" : "ViTForImageClassification")
+            ?? (modelType == "deit" ? "DeiTForImageClassification" : beit ? "BeitForImageClassification" : "ViTForImageClassification")
         let keys = Set(safetensors.tensors.keys)
         // save_pretrained writes the base model under "vit." / "deit."; a bare base model has no prefix.
         let base = ["\(modelType).", ""].first { keys.contains("\($0)embeddings.cls_token") } ?? "\(modelType)."
@@ -41,6 +42,14 @@ enum HuggingFaceDialect: CheckpointDialect {
         case let other:
             throw config.fail("hidden_act", "'\(other.forMessage)' is not supported (gelu, gelu_new, gelu_pytorch_tanh)")
         }
+        // BEiT (modeling_beit.py): relative position bias per layer, LayerScale lambda_1/lambda_2, mean pooling with
+        // the pooler's LayerNorm, no absolute position embedding by default.
+        let relativeBias = try beit && (config.bool("use_relative_position_bias") ?? false)
+        let absolutePosition = try !beit || (config.bool("use_absolute_position_embeddings") ?? false)
+        let meanPooling = try beit && (config.bool("use_mean_pooling") ?? true)
+        if beit, try config.bool("use_shared_relative_position_bias") ?? false {
+            throw ViTError.invalidConfiguration(path: path, reason: "BEiT's shared relative position bias is not supported")
+        }
         if config.has("num_register_tokens") || config.has("layerscale_value") {
             throw ViTError.invalidConfiguration(
                 path: path, reason: "\(variant.forMessage) with registers or LayerScale is not supported")
@@ -48,12 +57,17 @@ enum HuggingFaceDialect: CheckpointDialect {
 
         var sources: [String: [String]] = [
             "cls_token": ["\(base)embeddings.cls_token"],
-            "pos_embed": ["\(base)embeddings.position_embeddings"],
             "patch_embed.proj.weight": ["\(base)embeddings.patch_embeddings.projection.weight"],
             "patch_embed.proj.bias": ["\(base)embeddings.patch_embeddings.projection.bias"],
-            "norm.weight": ["\(base)layernorm.weight"],
-            "norm.bias": ["\(base)layernorm.bias"],
         ]
+        if absolutePosition { sources["pos_embed"] = ["\(base)embeddings.position_embeddings"] }
+        for part in ["weight", "bias"] {
+            if meanPooling {
+                sources["fc_norm.\(part)"] = ["\(base)pooler.layernorm.\(part)"]
+            } else {
+                sources["norm.\(part)"] = ["\(base)layernorm.\(part)"]
+            }
+        }
         let distillationToken = modelType == "deit"
         if distillationToken { sources["dist_token"] = ["\(base)embeddings.distillation_token"] }
         let withTeacher = keys.contains("distillation_classifier.weight")
@@ -73,6 +87,17 @@ enum HuggingFaceDialect: CheckpointDialect {
                 sources["\(block).norm2.\(part)"] = ["\(layer).layernorm_after.\(part)"]
                 sources["\(block).mlp.fc1.\(part)"] = ["\(layer).intermediate.dense.\(part)"]
                 sources["\(block).mlp.fc2.\(part)"] = ["\(layer).output.dense.\(part)"]
+            }
+            if beit {
+                let attention = "\(layer).attention.attention"
+                sources["\(block).attn.qkv.bias"] = ["\(attention).query.bias", TensorStore.zeros, "\(attention).value.bias"]
+                sources["\(block).ls1.gamma"] = ["\(layer).lambda_1"]
+                sources["\(block).ls2.gamma"] = ["\(layer).lambda_2"]
+                if relativeBias {
+                    sources["\(block).attn.relative_position_bias_table"] = [
+                        "\(attention).relative_position_bias.relative_position_bias_table"
+                    ]
+                }
             }
         }
         var store = TensorStore(file: safetensors, sources: sources)
@@ -104,14 +129,18 @@ enum HuggingFaceDialect: CheckpointDialect {
         }
         let (labels, labelSource) = try resolveLabels(names, count: numClasses, configPath: path)
 
-        let architecture = ViTArchitecture(
+        var architecture = ViTArchitecture(
             embedDim: embedDim, depth: depth, heads: heads, mlpDim: mlpDim, patchSize: patchSize,
             channels: try config.int("num_channels") ?? 3,
             imageHeight: imageSize[0], imageWidth: imageSize.count > 1 ? imageSize[1] : imageSize[0], numClasses: numClasses,
             classToken: true, distillationToken: distillationToken, distillationHead: withTeacher, registerTokens: 0,
-            positionEmbeddingIncludesPrefix: true, pooling: .token, preNorm: false, finalNorm: true, poolNorm: false,
-            layerScale: false, qkvBias: qkvBias, layerNormEps: Float(try config.double("layer_norm_eps") ?? 1e-12),
+            positionEmbeddingIncludesPrefix: true, pooling: meanPooling ? .average : .token, preNorm: false,
+            finalNorm: !meanPooling, poolNorm: meanPooling, layerScale: beit && store.contains("blocks.0.ls1.gamma"),
+            qkvBias: beit || qkvBias, layerNormEps: Float(try config.double("layer_norm_eps") ?? 1e-12),
             activation: activation)
+        architecture.absolutePositionEmbedding = absolutePosition
+        architecture.relativePositionBias = relativeBias
+        architecture.family = "Hugging Face \(modelType)"
 
         let preprocessing = try Self.preprocessing(
             files.preprocessorConfig, modelType: modelType, imageSize: (architecture.imageHeight, architecture.imageWidth),
