@@ -36,6 +36,7 @@ struct Inspect: ParsableCommand {
         switch a.pooling {
         case .token: pooling = a.distillationHead ? "class token + distillation token (mean of both heads)" : "class token"
         case .average: pooling = "mean over patch tokens" + (a.poolNorm ? " + fc_norm" : "")
+        case .tokenAndAverage: pooling = "class token beside the mean over patch tokens (2·D into the head)"
         case .attentionPool:
             pooling = "attention pool (MAP: a learned query over the \(a.attentionPoolIncludesPrefix ? "tokens" : "patch tokens"), then + MLP(LN))"
         }

@@ -29,7 +29,7 @@ struct FamilyParityTests {
     /// The families the engine runs (the others must be refused with one line: ``refused``).
     static let supported: Set<String> = [
         "clip", "clip_quickgelu", "rpn", "beit3", "dinov2_reg", "swiglu_packed", "beit", "beitv2", "eva02", "eva02_swiglu",
-        "rope_naver", "rope_naver_ape", "rope_sbb", "rope_mixed", "siglip_map", "pe_core", "hf_beit",
+        "rope_naver", "rope_naver_ape", "rope_sbb", "rope_mixed", "siglip_map", "pe_core", "hf_beit", "hf_dinov2", "hf_dinov2_reg",
     ]
 
     static var runs: [Family] { all.filter { supported.contains($0.name) } }

@@ -93,6 +93,10 @@ public enum Checkpoint {
         var (info, store) = try dialect.read(files: files, config: config, safetensors: safetensors)
         try info.architecture.validate(path: files.config)
         var weights = try ViTWeights(architecture: info.architecture, store: &store)
+        if let target = info.positionEmbeddingTarget, target.size != info.architecture.imageHeight {
+            try resize(&info, &weights, to: target.size, method: target.method, configPath: files.config, scalePreprocessing: false)
+            info.nativeImageSize = (target.size, target.size)
+        }
         if let imageSize, imageSize != info.architecture.imageHeight || imageSize != info.architecture.imageWidth {
             try resize(&info, &weights, to: imageSize, method: dialect.positionEmbeddingResampling, configPath: files.config)
         }
@@ -102,7 +106,7 @@ public enum Checkpoint {
     /// Resamples the position embeddings to a new input size (square), and scales the preprocessing to match.
     private static func resize(
         _ info: inout ModelInfo, _ weights: inout ViTWeights, to size: Int,
-        method: PositionEmbeddingResampling, configPath: String
+        method: PositionEmbeddingResampling, configPath: String, scalePreprocessing: Bool = true
     ) throws {
         var a = info.architecture
         guard !a.relativePositionBias else {
@@ -112,7 +116,8 @@ public enum Checkpoint {
         guard size > 0, size % a.patchSize == 0, size <= 16384 else {
             throw ViTError.invalidArgument("--image-size \(size) must be a positive multiple of the patch size \(a.patchSize)")
         }
-        let old = (a.gridHeight, a.gridWidth), prefixRows = a.positionEmbeddingIncludesPrefix ? a.prefixTokens : 0
+        let old = (a.gridHeight, a.gridWidth)
+        let prefixRows = a.positionEmbeddingSkipsRegisters ? 1 : a.positionEmbeddingIncludesPrefix ? a.prefixTokens : 0
         a.imageHeight = size
         a.imageWidth = size
         var resampled: [String] = []
@@ -128,7 +133,7 @@ public enum Checkpoint {
             "input size \(size)×\(size) (checkpoint: \(info.nativeImageSize.height)×\(info.nativeImageSize.width)); "
                 + resampled.joined(separator: "; "))
         info.architecture = a
-        info.preprocessing = info.preprocessing.scaled(toInput: size)
+        if scalePreprocessing { info.preprocessing = info.preprocessing.scaled(toInput: size) }
     }
 }
 

@@ -1,7 +1,8 @@
 import Foundation
 
-/// Hugging Face `ViTForImageClassification`, `DeiTForImageClassification`, `DeiTForImageClassificationWithTeacher`
-/// and `BeitForImageClassification` checkpoints as `save_pretrained` writes them, mapped onto the internal (timm)
+/// Hugging Face `ViTForImageClassification`, `DeiTForImageClassification`, `DeiTForImageClassificationWithTeacher`,
+/// `BeitForImageClassification`, `Dinov2ForImageClassification` and `Dinov2WithRegistersForImageClassification`
+/// checkpoints as `save_pretrained` writes them, mapped onto the internal (timm)
 /// naming: renames, plus query/key/value fused into `qkv` (BEiT: no key bias, as timm's `q_bias`/`v_bias`).
 enum HuggingFaceDialect: CheckpointDialect {
     static let positionEmbeddingResampling = PositionEmbeddingResampling.huggingFace
@@ -11,11 +12,13 @@ enum HuggingFaceDialect: CheckpointDialect {
         let path = files.config
         var notes: [String] = []
         let modelType = try config.string("model_type") ?? "vit"
-        guard modelType == "vit" || modelType == "deit" || modelType == "beit" else {
+        let supported = ["vit", "deit", "beit", "dinov2", "dinov2_with_registers"]
+        guard supported.contains(modelType) else {
             throw ViTError.invalidConfiguration(
-                path: path, reason: "model_type '\(modelType.forMessage)' is not supported (vit, deit, beit)")
+                path: path,
+                reason: "model_type '\(modelType.forMessage)' is not supported (\(supported.joined(separator: ", ")))")
         }
-        let beit = modelType == "beit"
+        let beit = modelType == "beit", dinov2 = modelType.hasPrefix("dinov2")
         let variant =
             try config.strings("architectures")?.first
             ?? (modelType == "deit" ? "DeiTForImageClassification" : beit ? "BeitForImageClassification" : "ViTForImageClassification")
@@ -30,7 +33,14 @@ enum HuggingFaceDialect: CheckpointDialect {
             throw config.fail("num_hidden_layers", "is \(depth), but the checkpoint has \(keys.count) tensors")
         }
         let heads = try config.int("num_attention_heads") ?? 12
-        let mlpDim = try config.int("intermediate_size") ?? 3072
+        let mlpDim: Int
+        if dinov2 {
+            let ratio = try config.double("mlp_ratio") ?? 4
+            guard ratio > 0, ratio <= 64, abs(embedDim) <= 1 << 31 else { throw config.fail("mlp_ratio", "must be in (0, 64]") }
+            mlpDim = Int((Double(embedDim) * ratio + 1e-6).rounded(.down))
+        } else {
+            mlpDim = try config.int("intermediate_size") ?? 3072
+        }
         let imageSize = try config.intOrInts("image_size") ?? [224]
         guard !imageSize.isEmpty else { throw config.fail("image_size", "must be an integer or a list of 1 or 2 integers") }
         let patchSize = try config.intOrInts("patch_size")?.first ?? 16
@@ -50,7 +60,14 @@ enum HuggingFaceDialect: CheckpointDialect {
         if beit, try config.bool("use_shared_relative_position_bias") ?? false {
             throw ViTError.invalidConfiguration(path: path, reason: "BEiT's shared relative position bias is not supported")
         }
-        if config.has("num_register_tokens") || config.has("layerscale_value") {
+        // DINOv2 (modeling_dinov2*.py): LayerScale layer_scaleN.lambda1, registers after the class token (without a
+        // position embedding), the classifier on [class token, mean of the patch tokens], and position embeddings
+        // interpolated from the configured grid to the input's at every call.
+        let registers = dinov2 ? try config.int("num_register_tokens") ?? 0 : 0
+        if dinov2, try config.bool("use_swiglu_ffn") ?? false {
+            throw ViTError.invalidConfiguration(path: path, reason: "DINOv2's SwiGLU FFN (use_swiglu_ffn) is not supported")
+        }
+        if !dinov2 && (config.has("num_register_tokens") || config.has("layerscale_value")) {
             throw ViTError.invalidConfiguration(
                 path: path, reason: "\(variant.forMessage) with registers or LayerScale is not supported")
         }
@@ -61,6 +78,7 @@ enum HuggingFaceDialect: CheckpointDialect {
             "patch_embed.proj.bias": ["\(base)embeddings.patch_embeddings.projection.bias"],
         ]
         if absolutePosition { sources["pos_embed"] = ["\(base)embeddings.position_embeddings"] }
+        if registers > 0 { sources["reg_token"] = ["\(base)embeddings.register_tokens"] }
         for part in ["weight", "bias"] {
             if meanPooling {
                 sources["fc_norm.\(part)"] = ["\(base)pooler.layernorm.\(part)"]
@@ -78,15 +96,19 @@ enum HuggingFaceDialect: CheckpointDialect {
         }
         for i in 0..<max(depth, 0) {
             let layer = "\(base)encoder.layer.\(i)", block = "blocks.\(i)"
+            if dinov2 {
+                sources["\(block).ls1.gamma"] = ["\(layer).layer_scale1.lambda1"]
+                sources["\(block).ls2.gamma"] = ["\(layer).layer_scale2.lambda1"]
+            }
             for part in ["weight", "bias"] {
-                sources["\(block).norm1.\(part)"] = ["\(layer).layernorm_before.\(part)"]
+                sources["\(block).norm1.\(part)"] = ["\(layer).\(dinov2 ? "norm1" : "layernorm_before").\(part)"]
                 sources["\(block).attn.qkv.\(part)"] = ["query", "key", "value"].map {
                     "\(layer).attention.attention.\($0).\(part)"
                 }
                 sources["\(block).attn.proj.\(part)"] = ["\(layer).attention.output.dense.\(part)"]
-                sources["\(block).norm2.\(part)"] = ["\(layer).layernorm_after.\(part)"]
-                sources["\(block).mlp.fc1.\(part)"] = ["\(layer).intermediate.dense.\(part)"]
-                sources["\(block).mlp.fc2.\(part)"] = ["\(layer).output.dense.\(part)"]
+                sources["\(block).norm2.\(part)"] = ["\(layer).\(dinov2 ? "norm2" : "layernorm_after").\(part)"]
+                sources["\(block).mlp.fc1.\(part)"] = ["\(layer).\(dinov2 ? "mlp.fc1" : "intermediate.dense").\(part)"]
+                sources["\(block).mlp.fc2.\(part)"] = ["\(layer).\(dinov2 ? "mlp.fc2" : "output.dense").\(part)"]
             }
             if beit {
                 let attention = "\(layer).attention.attention"
@@ -103,6 +125,7 @@ enum HuggingFaceDialect: CheckpointDialect {
         var store = TensorStore(file: safetensors, sources: sources)
         // Present in base-model files and masked-image-modelling checkpoints; classification never uses them.
         store.ignored = keys.filter { $0.hasPrefix("\(base)pooler.") || $0 == "\(base)embeddings.mask_token" }
+        if meanPooling { store.ignored.subtract(keys.filter { $0.hasPrefix("\(base)pooler.") }) }
 
         guard let headShape = store.shape("head.weight") else {
             throw ViTError.missingWeight(path: files.weights, key: "\(headName).weight")
@@ -133,32 +156,42 @@ enum HuggingFaceDialect: CheckpointDialect {
             embedDim: embedDim, depth: depth, heads: heads, mlpDim: mlpDim, patchSize: patchSize,
             channels: try config.int("num_channels") ?? 3,
             imageHeight: imageSize[0], imageWidth: imageSize.count > 1 ? imageSize[1] : imageSize[0], numClasses: numClasses,
-            classToken: true, distillationToken: distillationToken, distillationHead: withTeacher, registerTokens: 0,
-            positionEmbeddingIncludesPrefix: true, pooling: meanPooling ? .average : .token, preNorm: false,
-            finalNorm: !meanPooling, poolNorm: meanPooling, layerScale: beit && store.contains("blocks.0.ls1.gamma"),
+            classToken: true, distillationToken: distillationToken, distillationHead: withTeacher, registerTokens: registers,
+            positionEmbeddingIncludesPrefix: true, pooling: dinov2 ? .tokenAndAverage : meanPooling ? .average : .token,
+            preNorm: false, finalNorm: !meanPooling, poolNorm: meanPooling,
+            layerScale: (beit || dinov2) && store.contains("blocks.0.ls1.gamma"),
             qkvBias: beit || qkvBias, layerNormEps: Float(try config.double("layer_norm_eps") ?? 1e-12),
             activation: activation)
         architecture.absolutePositionEmbedding = absolutePosition
         architecture.relativePositionBias = relativeBias
         architecture.family = "Hugging Face \(modelType)"
+        architecture.positionEmbeddingSkipsRegisters = registers > 0
 
-        let preprocessing = try Self.preprocessing(
+        let (preprocessing, inputSize) = try Self.preprocessing(
             files.preprocessorConfig, modelType: modelType, imageSize: (architecture.imageHeight, architecture.imageWidth),
-            notes: &notes)
-        let info = ModelInfo(
+            anySize: dinov2, notes: &notes)
+        var info = ModelInfo(
             name: files.name, weightsPath: files.weights, configPath: files.config,
             preprocessorConfigPath: files.preprocessorConfig, format: .huggingFace, variant: variant,
             architecture: architecture, nativeImageSize: (architecture.imageHeight, architecture.imageWidth),
             preprocessing: preprocessing, labels: labels, labelSource: labelSource,
             dtypes: Array(Set(safetensors.tensors.values.map(\.dtype.rawValue))).sorted(), notes: notes)
+        if dinov2, inputSize != (architecture.imageHeight, architecture.imageWidth) {
+            // interpolate_pos_encoding at the processor's size: bicubic without antialiasing (DINOv2), with it
+            // (DINOv2 with registers), align_corners=False.
+            guard inputSize.0 == inputSize.1 else {
+                throw ViTError.invalidConfiguration(path: path, reason: "a non-square processor output is not supported for DINOv2")
+            }
+            info.positionEmbeddingTarget = (inputSize.0, registers > 0 || modelType == "dinov2_with_registers" ? .timm : .huggingFace)
+        }
         return (info, store)
     }
 
     /// The image processor's recipe (`ViTImageProcessor`, `DeiTImageProcessor`), from `preprocessor_config.json` or
     /// the processor's defaults when there is none.
     static func preprocessing(
-        _ path: String?, modelType: String, imageSize: (Int, Int), notes: inout [String]
-    ) throws -> Preprocessing {
+        _ path: String?, modelType: String, imageSize: (Int, Int), anySize: Bool = false, notes: inout [String]
+    ) throws -> (Preprocessing, outputSize: (Int, Int)) {
         let deit = modelType == "deit"
         guard let path else {
             notes.append("no preprocessor_config.json: \(deit ? "DeiTImageProcessor" : "ViTImageProcessor") defaults assumed")
@@ -166,10 +199,13 @@ enum HuggingFaceDialect: CheckpointDialect {
                 deit
                 ? (Int((Double(imageSize.0) * 256 / 224).rounded()), Int((Double(imageSize.1) * 256 / 224).rounded()))
                 : imageSize
-            return Preprocessing(
-                resize: .exact(height: resize.0, width: resize.1), filter: deit ? .bicubic : .bilinear,
-                crop: deit ? imageSize : nil, cropRounding: .floor,
-                mean: deit ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5], std: deit ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5])
+            return (
+                Preprocessing(
+                    resize: .exact(height: resize.0, width: resize.1), filter: deit ? .bicubic : .bilinear,
+                    crop: deit ? imageSize : nil, cropRounding: .floor,
+                    mean: deit ? [0.485, 0.456, 0.406] : [0.5, 0.5, 0.5], std: deit ? [0.229, 0.224, 0.225] : [0.5, 0.5, 0.5]),
+                imageSize
+            )
         }
         let config = try JSONObject(contentsOf: path)
         func size(_ key: String, default value: (Int, Int)) throws -> (Int, Int) {
@@ -185,7 +221,9 @@ enum HuggingFaceDialect: CheckpointDialect {
         guard try config.bool("do_resize") ?? true else {
             throw config.fail("do_resize", "false is not supported: the image must be resized to the model's input")
         }
-        let resize = try size("size", default: deit ? (256, 256) : (224, 224))
+        // BitImageProcessor (DINOv2) resizes the shorter side: {"shortest_edge": S}.
+        let shortest = anySize ? try config.object("size")?.int("shortest_edge") : nil
+        let resize = shortest != nil ? (0, 0) : try size("size", default: deit ? (256, 256) : (224, 224))
         let crop = try config.bool("do_center_crop") ?? deit ? try size("crop_size", default: (224, 224)) : nil
         let code = try config.int("resample") ?? (deit ? 3 : 2)
         guard let filter = ResampleFilter(pilCode: code) else { throw config.fail("resample", "\(code) is not a PIL filter") }
@@ -196,14 +234,18 @@ enum HuggingFaceDialect: CheckpointDialect {
             throw config.fail("image_mean", "and image_std must be 3 numbers (std > 0)")
         }
         let rescale = try config.bool("do_rescale") ?? true ? try config.double("rescale_factor") ?? 1 / 255 : 1
+        guard crop != nil || shortest == nil else {
+            throw config.fail("do_center_crop", "must be true with a shortest_edge resize (the output size is unknown)")
+        }
         let output = crop ?? resize
-        guard output == imageSize else {
+        guard anySize || output == imageSize else {
             throw ViTError.invalidConfiguration(
                 path: path,
                 reason: "the processor produces \(output.1)×\(output.0) images but the model takes \(imageSize.1)×\(imageSize.0)")
         }
-        return Preprocessing(
-            resize: .exact(height: resize.0, width: resize.1), filter: filter, crop: crop, cropRounding: .floor,
-            rescale: Float(rescale), mean: mean.map(Float.init), std: std.map(Float.init))
+        let preprocessing = Preprocessing(
+            resize: shortest.map { .shorterSide($0) } ?? .exact(height: resize.0, width: resize.1), filter: filter, crop: crop,
+            cropRounding: .floor, rescale: Float(rescale), mean: mean.map(Float.init), std: std.map(Float.init))
+        return (preprocessing, output)
     }
 }

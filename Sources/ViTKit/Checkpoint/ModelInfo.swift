@@ -24,4 +24,7 @@ public struct ModelInfo: Sendable {
     public var dtypes: [String]
     /// Facts about how the configuration was interpreted (defaults assumed, values inferred from shapes).
     public var notes: [String]
+    /// The input size the position embeddings are resampled to at load, and how, when the checkpoint's library does
+    /// so at every forward pass (Hugging Face DINOv2 runs its configured grid at the processor's crop size).
+    var positionEmbeddingTarget: (size: Int, method: PositionEmbeddingResampling)? = nil
 }

@@ -8,6 +8,9 @@ public struct ViTArchitecture: Sendable, Equatable {
         case token
         /// The mean over the patch tokens.
         case average
+        /// The class token's output and the mean over the patch tokens side by side (`2·D` into the head, Hugging
+        /// Face `Dinov2ForImageClassification`).
+        case tokenAndAverage
         /// timm's attention-pool head (`global_pool='map'`, `AttentionPoolLatent`): a learned query attends over the
         /// tokens, then `y = o + MLP(LN(o))`.
         case attentionPool
@@ -99,6 +102,9 @@ public struct ViTArchitecture: Sendable, Equatable {
     public var rotary: Rotary? = nil
     /// A learned relative position bias per block, added to the attention scores (BEiT).
     public var relativePositionBias = false
+    /// The position embedding has rows for the class token and the patches but not the registers (Hugging Face
+    /// DINOv2 with registers: they are inserted after the embedding is added).
+    public var positionEmbeddingSkipsRegisters = false
     /// Whether the attention-pool head sees the prefix tokens too (EVA), or the patch tokens only (ViT).
     public var attentionPoolIncludesPrefix = false
     /// Heads of the attention-pool head (EVA's `attn_pool_num_heads`; else the blocks' `heads`).
@@ -114,8 +120,12 @@ public struct ViTArchitecture: Sendable, Equatable {
     public var prefixTokens: Int { (classToken ? 1 : 0) + (distillationToken ? 1 : 0) + registerTokens }
     public var tokens: Int { prefixTokens + patchCount }
     public var positionEmbeddingRows: Int {
-        absolutePositionEmbedding ? (positionEmbeddingIncludesPrefix ? tokens : patchCount) : 0
+        guard absolutePositionEmbedding else { return 0 }
+        if positionEmbeddingSkipsRegisters { return tokens - registerTokens }
+        return positionEmbeddingIncludesPrefix ? tokens : patchCount
     }
+    /// Inputs of the classifier head: `D`, or `2·D` for the class token beside the patch mean.
+    public var headInputs: Int { pooling == .tokenAndAverage ? 2 * embedDim : embedDim }
     /// Outputs of `fc1`: the hidden width, twice it for a gated MLP.
     public var fc1Outputs: Int { mlp == .gated ? 2 * mlpDim : mlpDim }
 
@@ -123,7 +133,7 @@ public struct ViTArchitecture: Sendable, Equatable {
     public var macsPerImage: Int {
         let n = tokens, d = embedDim
         let perBlock = n * d * 3 * d + 2 * n * n * d + n * d * d + n * d * fc1Outputs + n * mlpDim * d
-        return patchCount * channels * patchSize * patchSize * d + depth * perBlock + d * numClasses
+        return patchCount * channels * patchSize * patchSize * d + depth * perBlock + headInputs * numClasses
     }
 
     /// Checks relationships between the fields.

@@ -146,7 +146,7 @@ struct ViTWeights {
         }
         finalNorm = a.finalNorm ? try layerNorm("norm") : nil
         poolNorm = a.poolNorm ? try layerNorm("fc_norm") : nil
-        head = try linear("head", inputs: d, outputs: a.numClasses)
+        head = try linear("head", inputs: a.headInputs, outputs: a.numClasses)
         distillationHead = a.distillationHead ? try linear("head_dist", inputs: d, outputs: a.numClasses) : nil
         if a.pooling == .attentionPool {
             let latent = try store.take("attn_pool.latent", shape: [1, 1, d])

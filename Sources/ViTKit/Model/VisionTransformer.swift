@@ -156,6 +156,11 @@ public final class VisionTransformer: @unchecked Sendable {
             if let registers = weights.registerTokens { (rows + t * d).update(from: registers.base, count: a.registerTokens * d) }
             // Position embeddings cover every token, or (timm no_embed_class) only the patches, or none (RoPE, BEiT).
             guard a.absolutePositionEmbedding else { continue }
+            if a.positionEmbeddingSkipsRegisters {  // [cls, registers, patches] + [pos(cls), 0, pos(patches)]
+                for i in 0..<d { rows[i] += pos[i] }
+                for i in 0..<(a.patchCount * d) { rows[prefix * d + i] += pos[d + i] }
+                continue
+            }
             let start = a.positionEmbeddingIncludesPrefix ? 0 : prefix
             for i in 0..<((n - start) * d) { rows[start * d + i] += pos[i] }
         }
@@ -182,6 +187,15 @@ public final class VisionTransformer: @unchecked Sendable {
                 target.update(repeating: 0, count: d)
                 for t in a.prefixTokens..<n { for i in 0..<d { target[i] += rows[t * d + i] } }
                 for i in 0..<d { target[i] /= Float(a.patchCount) }
+            case .tokenAndAverage:
+                if let norm = weights.finalNorm {
+                    Kernels.layerNorm(rows, into: rows, rows: n, norm, dim: d, eps: a.layerNormEps)
+                }
+                let target = pooled + image * 2 * d
+                target.update(from: rows, count: d)
+                (target + d).update(repeating: 0, count: d)
+                for t in a.prefixTokens..<n { for i in 0..<d { target[d + i] += rows[t * d + i] } }
+                for i in 0..<d { target[d + i] /= Float(a.patchCount) }
             case .attentionPool:
                 if let norm = weights.finalNorm {
                     Kernels.layerNorm(rows, into: rows, rows: n, norm, dim: d, eps: a.layerNormEps)
@@ -249,7 +263,7 @@ final class Workspace: @unchecked Sendable {
         patches = FloatBuffer(count: capacity * a.patchCount * a.channels * a.patchSize * a.patchSize)
         scores = FloatBuffer(
             count: AttentionCore(heads: a.heads, headDim: a.headDim, tokens: a.tokens).scratchCount(images: capacity))
-        pooled = FloatBuffer(count: capacity * a.embedDim)
+        pooled = FloatBuffer(count: capacity * a.headInputs)
         pooledDistillation = FloatBuffer(count: capacity * a.embedDim)
         distillationLogits = FloatBuffer(count: capacity * a.numClasses)
     }
