@@ -52,6 +52,21 @@ struct FamilyParityTests {
         }
     }
 
+    @Test("BEiT at another input size: relative position bias tables resampled as timm does")
+    func beitResized() throws {
+        let folder = Self.root.appendingPathComponent("beit").path
+        let reference = try SafeTensorsFile(path: folder + "/reference.resized.safetensors")
+        let classifier = try Classifier(modelPath: folder, imageSize: 48)
+        for image in ["a_45x37", "b_36x52"] {
+            let (logits, _) = classifier.logits(preprocessed: [try reference.floats("pixel_values.\(image)")])
+            let difference = maxAbsDifference(logits[0], try reference.floats("logits.\(image)"))
+            #expect(difference <= 1e-4, "\(image): max logit difference \(difference)")
+            // And the preprocessing at that size is timm's.
+            let pixels = classifier.preprocess(try PNGDecoder.read(Self.root.appendingPathComponent("images/\(image).png").path))
+            #expect(maxAbsDifference(pixels, try reference.floats("pixel_values.\(image)")) <= 1e-6)
+        }
+    }
+
     @Test("families not implemented are refused with one line naming what is missing", arguments: refusedFamilies)
     func refused(f: Family) throws {
         do {

@@ -109,9 +109,9 @@ public enum Checkpoint {
         method: PositionEmbeddingResampling, configPath: String, scalePreprocessing: Bool = true
     ) throws {
         var a = info.architecture
-        guard !a.relativePositionBias else {
+        guard !a.relativePositionBias || method == .timm else {
             throw ViTError.invalidArgument(
-                "--image-size: resampling BEiT's relative position bias table is not supported; run at \(a.imageHeight)×\(a.imageWidth)")
+                "--image-size: resampling a Hugging Face BEiT's relative position bias is not supported; run at \(a.imageHeight)×\(a.imageWidth)")
         }
         guard size > 0, size % a.patchSize == 0, size <= 16384 else {
             throw ViTError.invalidArgument("--image-size \(size) must be a positive multiple of the patch size \(a.patchSize)")
@@ -129,6 +129,16 @@ public enum Checkpoint {
             resampled.append("position embeddings resampled \(old.0)×\(old.1) → \(a.gridHeight)×\(a.gridWidth) (\(method.description))")
         }
         if a.rotary != nil { resampled.append("RoPE angles for the \(a.gridHeight)×\(a.gridWidth) grid, as timm builds them") }
+        if a.relativePositionBias {
+            for b in weights.blocks.indices {
+                guard let table = weights.blocks[b].relativeBiasTable else { continue }
+                let resized = RelativePositionBias.resample(table, heads: a.heads, from: old, to: (a.gridHeight, a.gridWidth))
+                let bias = try RelativePositionBias(architecture: a) { _ in resized }
+                weights.blocks[b].relativeBias = FloatBuffer(bias.matrix)
+                weights.blocks[b].relativeBiasTable = bias.table
+            }
+            resampled.append("relative position bias tables resampled as timm's resize_rel_pos_bias_table")
+        }
         info.notes.append(
             "input size \(size)×\(size) (checkpoint: \(info.nativeImageSize.height)×\(info.nativeImageSize.width)); "
                 + resampled.joined(separator: "; "))

@@ -9,12 +9,15 @@ import Foundation
 struct RelativePositionBias {
     /// `[heads][tokens][tokens]`, added to `q·kᵀ·scale` before the softmax.
     let matrix: [Float]
+    /// The learned table, `[(2H−1)(2W−1)+3][heads]` (kept to rebuild the matrix for another input size).
+    let table: [Float]
 
     /// - Parameter table: reads the table with the given shape (`[(2H−1)(2W−1)+3, heads]`).
     init(architecture a: ViTArchitecture, table: ([Int]) throws -> [Float]) throws {
         let gh = a.gridHeight, gw = a.gridWidth, heads = a.heads, n = a.tokens
         let distances = (2 * gh - 1) * (2 * gw - 1) + 3
         let values = try table([distances, heads])
+        self.table = values
         // Token 0 is the class token (BEiT has exactly one prefix token); patches follow row by row.
         var index = [Int](repeating: 0, count: n * n)
         for i in 0..<n {
@@ -34,6 +37,59 @@ struct RelativePositionBias {
         var matrix = [Float](repeating: 0, count: heads * n * n)
         for h in 0..<heads { for e in 0..<(n * n) { matrix[h * n * n + e] = values[index[e] * heads + h] } }
         self.matrix = matrix
+    }
+}
+
+extension RelativePositionBias {
+    /// timm's `resize_rel_pos_bias_table` (`layers/pos_embed_rel.py`, from BEiT's fine-tuning code): the
+    /// `(2H−1)(2W−1)` offsets of a `[rows][heads]` table resampled from one grid to another, per head, by linear
+    /// interpolation between source offsets placed on a geometric progression (timm's `RegularGridInterpolator`,
+    /// float32); the three class-token rows are kept.
+    static func resample(_ table: [Float], heads: Int, from old: (Int, Int), to new: (Int, Int)) -> [Float] {
+        let src = (2 * old.0 - 1, 2 * old.1 - 1), dst = (2 * new.0 - 1, 2 * new.1 - 1)
+        if src == dst { return table }
+        /// Source offsets: ±(1, 1 + q, 1 + q + q², …) with q found by bisection so that the progression reaches dst/2.
+        func positions(_ src: Int, _ dst: Int) -> [Float] {
+            func progression(_ r: Double, _ n: Int) -> Double { (1 - pow(r, Double(n))) / (1 - r) }
+            var left = 1.01, right = 1.5, q = 0.0
+            while right - left > 1e-6 {
+                q = (left + right) / 2
+                if progression(q, src / 2) > Double(dst / 2) { right = q } else { left = q }
+            }
+            var distances: [Double] = [], current = 1.0
+            for i in 0..<(src / 2) {
+                distances.append(current)
+                current += pow(q, Double(i + 1))
+            }
+            return (distances.reversed().map { -$0 } + [0] + distances).map(Float.init)
+        }
+        let ys = positions(src.0, dst.0), xs = positions(src.1, dst.1)
+        /// torch.bucketize(x, p) (first index with p[i] ≥ x), clamped, and the distances to both neighbours.
+        func neighbours(_ x: Float, _ p: [Float]) -> (left: Int, right: Int, dl: Float, dr: Float) {
+            let right = min(p.firstIndex { $0 >= x } ?? p.count, p.count - 1), left = max(right - 1, 0)
+            var dl = max(x - p[left], 0), dr = max(p[right] - x, 0)
+            if dl == 0 && dr == 0 { (dl, dr) = (1, 1) }
+            return (left, right, dl, dr)
+        }
+        let ty = Float(dst.0 / 2), tx = Float(dst.1 / 2)
+        var out = [Float](repeating: 0, count: (dst.0 * dst.1 + 3) * heads)
+        for i in 0..<dst.0 {
+            let y = neighbours(-ty + Float(i), ys)
+            for j in 0..<dst.1 {
+                let x = neighbours(-tx + Float(j), xs)
+                for h in 0..<heads {
+                    func z(_ r: Int, _ c: Int) -> Float { table[(r * src.1 + c) * heads + h] }
+                    var numerator: Float = 0
+                    numerator += z(y.left, x.left) * (y.dr * x.dr)
+                    numerator += z(y.left, x.right) * (y.dr * x.dl)
+                    numerator += z(y.right, x.left) * (y.dl * x.dr)
+                    numerator += z(y.right, x.right) * (y.dl * x.dl)
+                    out[(i * dst.1 + j) * heads + h] = numerator / ((y.dl + y.dr) * (x.dl + x.dr))
+                }
+            }
+        }
+        for e in 0..<(3 * heads) { out[dst.0 * dst.1 * heads + e] = table[src.0 * src.1 * heads + e] }
+        return out
     }
 }
 

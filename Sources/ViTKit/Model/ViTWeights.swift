@@ -53,7 +53,9 @@ struct BlockWeights {
     /// Fused query, key and value projections: outputs `[q (D) | k (D) | v (D)]`, head h at `h·headDim` in each.
     let qkv: Linear
     /// `[heads][tokens][tokens]`: the relative position bias added to this block's attention scores (BEiT).
-    let relativeBias: FloatBuffer?
+    var relativeBias: FloatBuffer?
+    /// Its learned table, `[(2H−1)(2W−1)+3][heads]`.
+    var relativeBiasTable: [Float]?
     /// LayerNorm on the concatenated heads before `proj` (sub-LN).
     let attentionNorm: LayerNormParameters?
     let proj: Linear
@@ -91,7 +93,7 @@ struct ViTWeights {
     /// `positionEmbeddingRows × D` (empty without an absolute position embedding).
     var positionEmbedding: FloatBuffer
     let preNorm: LayerNormParameters?
-    let blocks: [BlockWeights]
+    var blocks: [BlockWeights]
     let finalNorm: LayerNormParameters?
     let poolNorm: LayerNormParameters?
     let head: Linear
@@ -136,7 +138,7 @@ struct ViTWeights {
             return BlockWeights(
                 norm1: try layerNorm("\(prefix).norm1"),
                 qkv: try linear("\(prefix).attn.qkv", inputs: d, outputs: 3 * d, bias: a.qkvBias),
-                relativeBias: bias.map { FloatBuffer($0.matrix) },
+                relativeBias: bias.map { FloatBuffer($0.matrix) }, relativeBiasTable: bias?.table,
                 attentionNorm: a.attentionNorm ? try layerNorm("\(prefix).attn.norm") : nil,
                 proj: try linear("\(prefix).attn.proj", inputs: d, outputs: d, bias: a.projectionBias, scale: ls1),
                 norm2: try layerNorm("\(prefix).norm2"),
