@@ -61,17 +61,39 @@ static void kernel512(size_t rows, size_t kp, const void *a, size_t a_stride, co
 }
 
 /// The 32-column row epilogue for another kernel's INT32 sums (the AMX kernel's tile stores): rows of 32 int32,
-/// acc_ld apart.
+/// acc_ld apart. The same arithmetic as vk_q8_store16, with the column vectors loaded once.
 void vk_q8_finish_rows_avx512(size_t rows, const int32_t *acc, size_t acc_ld, float *c, size_t ldc, size_t w,
                               const vk_lp_epilogue *e) {
     __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
     __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+    __m512i cs0 = _mm512_loadu_si512(e->colsum), cs1 = _mm512_loadu_si512(e->colsum + 16);
+    __m512 sw0 = _mm512_loadu_ps(e->sw), sw1 = _mm512_loadu_ps(e->sw + 16);
+    __m512 b0 = _mm512_setzero_ps(), b1 = _mm512_setzero_ps();
+    if (e->bias) {
+        b0 = _mm512_maskz_loadu_ps(m0, e->bias);
+        b1 = _mm512_maskz_loadu_ps(m1, e->bias + 16);
+    }
     for (size_t r = 0; r < rows; r++) {
         const int32_t *s = acc + r * acc_ld;
-        vk_q8_store16(_mm512_loadu_si512(s), e->zp[r], e->sa[r], e->colsum, e->sw, c + r * ldc, e->bias, e->load_c, m0);
-        if (m1)
-            vk_q8_store16(_mm512_loadu_si512(s + 16), e->zp[r], e->sa[r], e->colsum + 16, e->sw + 16,
-                          c + r * ldc + 16, e->bias ? e->bias + 16 : NULL, e->load_c, m1);
+        float *row = c + r * ldc;
+        __m512i zp = _mm512_set1_epi32(e->zp[r]);
+        __m512 sa = _mm512_set1_ps(e->sa[r]);
+        __m512 v0 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(s), _mm512_mullo_epi32(zp, cs0))),
+                                  _mm512_mul_ps(sa, sw0));
+        __m512 v1 = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_sub_epi32(_mm512_load_si512(s + 16), _mm512_mullo_epi32(zp, cs1))),
+                                  _mm512_mul_ps(sa, sw1));
+        VK_ROUNDED(v0);
+        VK_ROUNDED(v1);
+        if (e->load_c) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        if (e->bias) {
+            v0 = _mm512_add_ps(v0, b0);
+            v1 = _mm512_add_ps(v1, b1);
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
     }
 }
 
