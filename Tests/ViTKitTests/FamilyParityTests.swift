@@ -22,14 +22,17 @@ struct FamilyParityTests {
         return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
     }()
 
-    static let all: [Family] = (manifest["families"] as! [[String: Any]]).map {
-        Family(name: $0["name"] as! String, dir: root.appendingPathComponent($0["dir"] as! String).path, cases: $0["cases"] as! [String])
-    }
+    static let all: [Family] =
+        (manifest["families"] as! [[String: Any]]).map {
+            Family(name: $0["name"] as! String, dir: root.appendingPathComponent($0["dir"] as! String).path, cases: $0["cases"] as! [String])
+        }
+        // tools/make_beit_shared_fixture.py: one relative position bias shared by every block.
+        + [Family(name: "beit_shared", dir: root.appendingPathComponent("beit_shared").path, cases: ["a_45x37", "b_36x52"])]
 
     /// The families the engine runs (the others must be refused with one line: ``refused``).
     static let supported: Set<String> = [
         "clip", "clip_quickgelu", "rpn", "beit3", "dinov2_reg", "swiglu_packed", "beit", "beitv2", "eva02", "eva02_swiglu",
-        "rope_naver", "rope_naver_ape", "rope_sbb", "rope_mixed", "siglip_map", "pe_core", "hf_beit", "hf_dinov2", "hf_dinov2_reg",
+        "rope_naver", "rope_naver_ape", "rope_sbb", "rope_mixed", "siglip_map", "pe_core", "hf_beit", "hf_dinov2", "hf_dinov2_reg", "beit_shared",
     ]
 
     static var runs: [Family] { all.filter { supported.contains($0.name) } }

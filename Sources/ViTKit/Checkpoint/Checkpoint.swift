@@ -130,12 +130,18 @@ public enum Checkpoint {
         }
         if a.rotary != nil { resampled.append("RoPE angles for the \(a.gridHeight)×\(a.gridWidth) grid, as timm builds them") }
         if a.relativePositionBias {
+            var shared: (table: [Float], matrix: FloatBuffer)? = nil  // one resampling for a shared table
             for b in weights.blocks.indices {
                 guard let table = weights.blocks[b].relativeBiasTable else { continue }
+                if a.sharedRelativePositionBias, let shared {
+                    (weights.blocks[b].relativeBiasTable, weights.blocks[b].relativeBias) = (shared.table, shared.matrix)
+                    continue
+                }
                 let resized = RelativePositionBias.resample(table, heads: a.heads, from: old, to: (a.gridHeight, a.gridWidth))
                 let bias = try RelativePositionBias(architecture: a) { _ in resized }
                 weights.blocks[b].relativeBias = FloatBuffer(bias.matrix)
                 weights.blocks[b].relativeBiasTable = bias.table
+                shared = (bias.table, weights.blocks[b].relativeBias!)
             }
             resampled.append("relative position bias tables resampled as timm's resize_rel_pos_bias_table")
         }

@@ -98,6 +98,7 @@ enum TimmDialect: CheckpointDialect {
         var block = ViTArchitecture.Block.preNorm, mlp = ViTArchitecture.MLP.standard
         var activation = ViTArchitecture.Activation.gelu
         var attentionNorm = false, mlpNorm = false, rotary: ViTArchitecture.Rotary? = nil, relativeBias = false
+        var sharedRelativeBias = false
         var layerScale = false, absolutePosition = true
         var eps: Float = 1e-6
         func normEps(_ key: String, default value: Float) throws -> Float {
@@ -216,8 +217,8 @@ enum TimmDialect: CheckpointDialect {
             layerScale = sources["blocks.0.ls1.gamma"] != nil
         case "Beit":
             absolutePosition = try args.bool("use_abs_pos_emb") ?? false
-            relativeBias = try args.bool("use_rel_pos_bias") ?? false
-            try require("use_shared_rel_pos_bias", is: false, "use_shared_rel_pos_bias")
+            sharedRelativeBias = try args.bool("use_shared_rel_pos_bias") ?? false
+            relativeBias = try sharedRelativeBias || (args.bool("use_rel_pos_bias") ?? false)
             eps = try normEps("norm_layer", default: 1e-6)
             perBlock { b in
                 if has("\(b).attn.q_bias") {
@@ -319,6 +320,7 @@ enum TimmDialect: CheckpointDialect {
         architecture.absolutePositionEmbedding = absolutePosition && store.contains("pos_embed")
         architecture.rotary = rotary
         architecture.relativePositionBias = relativeBias
+        architecture.sharedRelativePositionBias = sharedRelativeBias
         architecture.family = "timm \(modelClass)"
         architecture.attentionPoolHeads = try args.int("attn_pool_num_heads") ?? heads
         // ViT's pool() drops the prefix tokens before the attention pool (unless pool_include_prefix); EVA's keeps them.

@@ -102,6 +102,8 @@ public struct ViTArchitecture: Sendable, Equatable {
     public var rotary: Rotary? = nil
     /// A learned relative position bias per block, added to the attention scores (BEiT).
     public var relativePositionBias = false
+    /// One relative position bias table shared by every block (timm `rel_pos_bias`, BEiT `use_shared_rel_pos_bias`).
+    public var sharedRelativePositionBias = false
     /// The position embedding has rows for the class token and the patches but not the registers (Hugging Face
     /// DINOv2 with registers: they are inserted after the embedding is added).
     public var positionEmbeddingSkipsRegisters = false

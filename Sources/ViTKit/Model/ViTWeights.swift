@@ -128,17 +128,24 @@ struct ViTWeights {
             a.absolutePositionEmbedding
             ? FloatBuffer(try store.take("pos_embed", shape: [1, a.positionEmbeddingRows, d])) : FloatBuffer(count: 0)
         preNorm = a.preNorm ? try layerNorm("norm_pre") : nil
+        // A shared table is read once and given to every block.
+        let shared =
+            a.relativePositionBias && a.sharedRelativePositionBias
+            ? try RelativePositionBias(architecture: a) { shape in
+                try store.take("rel_pos_bias.relative_position_bias_table", shape: shape)
+            } : nil
+        let sharedMatrix = shared.map { FloatBuffer($0.matrix) }
         blocks = try (0..<a.depth).map { i in
             let prefix = "blocks.\(i)"
             let ls1 = a.layerScale ? try store.take("\(prefix).ls1.gamma", shape: [d]) : nil
             let ls2 = a.layerScale ? try store.take("\(prefix).ls2.gamma", shape: [d]) : nil
-            let bias = a.relativePositionBias ? try RelativePositionBias(architecture: a, table: { shape in
+            let bias = a.relativePositionBias && !a.sharedRelativePositionBias ? try RelativePositionBias(architecture: a, table: { shape in
                 try store.take("\(prefix).attn.relative_position_bias_table", shape: shape)
             }) : nil
             return BlockWeights(
                 norm1: try layerNorm("\(prefix).norm1"),
                 qkv: try linear("\(prefix).attn.qkv", inputs: d, outputs: 3 * d, bias: a.qkvBias),
-                relativeBias: bias.map { FloatBuffer($0.matrix) }, relativeBiasTable: bias?.table,
+                relativeBias: bias.map { FloatBuffer($0.matrix) } ?? sharedMatrix, relativeBiasTable: bias?.table ?? shared?.table,
                 attentionNorm: a.attentionNorm ? try layerNorm("\(prefix).attn.norm") : nil,
                 proj: try linear("\(prefix).attn.proj", inputs: d, outputs: d, bias: a.projectionBias, scale: ls1),
                 norm2: try layerNorm("\(prefix).norm2"),
