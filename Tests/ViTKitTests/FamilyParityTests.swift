@@ -52,6 +52,20 @@ struct FamilyParityTests {
             let attention = recorder!.attention(image: 0).flatMap { $0.flatMap { $0 } }
             let expectedAttention = try reference.floats("attentions.\(image)")
             #expect(maxAbsDifference(attention, expectedAttention) <= 1e-5, "\(image): attention")
+            // Rollout and the last layer's maps, by tools/make_fixtures.py's definitions (class-token row, or the mean
+            // of the patch queries without a class token; registers are prefix tokens, left out of the grid).
+            guard reference.tensors["rollout.\(image).mean.0"] != nil else { continue }
+            let maps = AttentionMaps(probabilities: recorder!.attention(image: 0), architecture: classifier.model.architecture)
+            for (fusion, discard) in [("mean", "0"), ("mean", "0.5"), ("max", "0"), ("min", "0")] {
+                let ours = try maps.rollout(fusion: HeadSelection(fusion)!, discardRatio: Double(discard)!)
+                let expected = try reference.floats("rollout.\(image).\(fusion).\(discard)")
+                #expect(maxAbsDifference(ours, expected) <= 1e-5, "\(image): rollout \(fusion) \(discard)")
+            }
+            let last = try reference.floats("last.\(image)"), cells = maps.gridHeight * maps.gridWidth
+            for h in 0..<maps.heads {
+                let ours = try maps.map(.last, heads: .head(h))
+                #expect(maxAbsDifference(ours, Array(last[(h * cells)..<((h + 1) * cells)])) <= 1e-5, "\(image): last, head \(h)")
+            }
         }
     }
 
