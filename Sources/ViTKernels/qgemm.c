@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // Reduced-precision packed GEMMs (INT8 and BF16): packing, A preparation, blocking and threading, shared by every
 // instruction set's micro-kernel (qgemm_kernels.h). See vit_qgemm.h for the schemes.
 //
@@ -76,10 +78,26 @@ static const lp_entry bf16_kernels[] = {
 
 #define COUNT(a) (sizeof a / sizeof a[0])
 
+/// VITCLASSIFY_NO_AMX=1: the default kernels skip AMX (e.g. for BF16 results that are the same bits as on a CPU
+/// without AMX).
+static int amx_refused(void) {
+    static int cached = -1;
+    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
+    if (v < 0) {
+        const char *e = getenv("VITCLASSIFY_NO_AMX");
+        v = e && *e && strcmp(e, "0") != 0;
+        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
+    }
+    return v;
+}
+
 /// The widest kernel the CPU supports within `level` (the portable one at least).
 static const vk_lp_kernel *choose(const lp_entry *list, size_t n, vk_level level) {
-    for (size_t i = 0; i < n; i++)
-        if (list[i].level <= level && (!list[i].kernel->usable || list[i].kernel->usable())) return list[i].kernel;
+    for (size_t i = 0; i < n; i++) {
+        if (list[i].level > level || (list[i].kernel->usable && !list[i].kernel->usable())) continue;
+        if (strncmp(list[i].kernel->name, "amx", 3) == 0 && amx_refused()) continue;
+        return list[i].kernel;
+    }
     return list[n - 1].kernel;
 }
 
@@ -323,6 +341,25 @@ static void lp_task(void *context, size_t t) {
     size_t p0 = nb * P / job->nchunks, p1 = (nb + 1) * P / job->nchunks;
     size_t elem = kernel->precision == VK_LP_Q8 ? 1 : 2;
     if (kernel->begin) kernel->begin();
+    if (kernel->strip) {
+        // Row tile after row tile, each against the task's panels (the kernel finishes the tiles itself).
+        size_t c0 = p0 * nr, panel_bytes = B->kp * nr * elem;
+        vk_lp_epilogue e = {.load_c = job->accumulate, .bias = job->bias ? job->bias + c0 : NULL};
+        if (B->colsum) {
+            e.colsum = B->colsum + c0;
+            e.sw = B->scale + c0;
+        }
+        for (size_t i = m0; i < m1 && p1 > p0; i += mr) {
+            size_t rows = m1 - i < mr ? m1 - i : mr;
+            e.zp = job->zp + i;
+            e.sa = job->sa + i;
+            kernel->strip(rows, B->kp, job->abuf + i * job->a_stride, job->a_stride,
+                          (const unsigned char *)B->data + p0 * panel_bytes, panel_bytes, p1 - p0,
+                          job->C + (job->r0 + i) * job->ldc + c0, job->ldc, B->N - c0, &e, job->activation);
+        }
+        if (kernel->end) kernel->end();
+        return;
+    }
     for (size_t p = p0; p < p1; p++) {
         size_t c0 = p * nr, w = B->N - c0 < nr ? B->N - c0 : nr;
         const unsigned char *b = (const unsigned char *)B->data + p * B->kp * nr * elem;

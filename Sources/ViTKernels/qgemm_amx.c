@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // AMX micro-kernels (Sapphire Rapids and later): a 32 × 32 tile of C in four 16 × 16 accumulator tiles; per step
 // of K (64 int8 or 32 bf16 values), two A tiles (16 rows each, straight from the prepared rows) and two B tiles
 // (16 columns each, straight from the packed panel: its [k/kg][32][kg] layout is AMX's B-tile layout with a
@@ -13,6 +15,7 @@
 // first check; if refused, these kernels are not used. Each task configures the tiles on its thread and releases
 // them at the end (so that idle pool threads carry no tile state).
 
+#include "gemm_kernels.h"
 #include "qgemm_kernels.h"
 #include "vk_isa.h"
 
@@ -172,16 +175,142 @@ static void kernel_bf16(size_t rows, size_t kp, const void *a, size_t a_stride, 
     }
 }
 
+/// Rows [r0, r1) of a stored BF16 tile (32 × 32 fp32): + C, + bias, store.
+static void finish_bf16_rows(const float *acc, size_t r0, size_t r1, float *c, size_t ldc, size_t w,
+                             const vk_lp_epilogue *e) {
+    __mmask16 m0 = w >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << w) - 1);
+    __mmask16 m1 = w >= 32 ? (__mmask16)0xFFFF : w > 16 ? (__mmask16)((1u << (w - 16)) - 1) : 0;
+    for (size_t r = r0; r < r1; r++) {
+        float *row = c + r * ldc;
+        __m512 v0 = _mm512_load_ps(acc + r * 32), v1 = _mm512_load_ps(acc + r * 32 + 16);
+        if (e->load_c) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, row));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, row + 16));
+        }
+        if (e->bias) {
+            v0 = _mm512_add_ps(v0, _mm512_maskz_loadu_ps(m0, e->bias));
+            v1 = _mm512_add_ps(v1, _mm512_maskz_loadu_ps(m1, e->bias + 16));
+        }
+        _mm512_mask_storeu_ps(row, m0, v0);
+        _mm512_mask_storeu_ps(row + 16, m1, v1);
+    }
+}
+
+/// A stored tile waiting for its epilogue while the next tile's products run.
+typedef struct {
+    int bf16;
+    const void *acc;
+    float *c;
+    size_t w;
+    vk_lp_epilogue e;
+} pending_tile;
+
+/// Rows [r0, r1) of the pending tile: epilogue, then the activation.
+static void finish(const pending_tile *t, size_t r0, size_t r1, size_t ldc, int activation) {
+    if (r1 <= r0) return;
+    if (t->bf16) {
+        finish_bf16_rows(t->acc, r0, r1, t->c, ldc, t->w, &t->e);
+    } else {
+        vk_lp_epilogue sub = t->e;
+        sub.zp += r0;
+        sub.sa += r0;
+        vk_q8_finish_rows_avx512(r1 - r0, (const int32_t *)t->acc + r0 * 32, 32, t->c + r0 * ldc, ldc, t->w, &sub);
+    }
+    if (activation) vk_activate_rows(t->c + r0 * ldc, r1 - r0, t->w, ldc, activation);
+}
+
+/// The strip of both precisions: for each panel, the K loop of tile products, with the previous tile's epilogue
+/// spread over its steps (a few rows per step: the out-of-order core runs them while the tile unit works), then the
+/// tile stored for the next round. `k_step`: K values per tile step (64 int8, 32 bf16).
+static inline __attribute__((always_inline)) void strip(int bf16, size_t rows, size_t kp, const void *a,
+                                                        size_t a_stride, const void *b, size_t panel_bytes, size_t np,
+                                                        float *c, size_t ldc, size_t n_left, const vk_lp_epilogue *e,
+                                                        int activation) {
+    const unsigned char *ap = a;
+    _Alignas(64) int32_t acc[2][32 * 32];
+    size_t k_step = bf16 ? 32 : 64, a_step = 64; // bytes of an A tile row per step
+    size_t steps = kp / k_step;
+    int two = rows > 16;
+    pending_tile t = {.bf16 = bf16};
+    int have = 0;
+    for (size_t j = 0; j < np; j++) {
+        const unsigned char *bp = (const unsigned char *)b + j * panel_bytes;
+        size_t done = 0, per = have && steps ? (rows + steps - 1) / steps : 0;
+        _tile_zero(0);
+        _tile_zero(1);
+        _tile_zero(2);
+        _tile_zero(3);
+        for (size_t s = 0; s < steps; s++) {
+            const unsigned char *bk = bp + s * 16 * B_ROW, *ak = ap + s * a_step;
+            _tile_loadd(6, bk, B_ROW);
+            _tile_loadd(7, bk + 64, B_ROW);
+            _tile_loadd(4, ak, a_stride);
+            if (bf16) {
+                _tile_dpbf16ps(0, 4, 6);
+                _tile_dpbf16ps(1, 4, 7);
+            } else {
+                _tile_dpbusd(0, 4, 6);
+                _tile_dpbusd(1, 4, 7);
+            }
+            if (two) {
+                _tile_loadd(5, ak + 16 * a_stride, a_stride);
+                if (bf16) {
+                    _tile_dpbf16ps(2, 5, 6);
+                    _tile_dpbf16ps(3, 5, 7);
+                } else {
+                    _tile_dpbusd(2, 5, 6);
+                    _tile_dpbusd(3, 5, 7);
+                }
+            }
+            if (have) {
+                size_t r1 = done + per < rows ? done + per : rows;
+                finish(&t, done, r1, ldc, activation);
+                done = r1;
+            }
+        }
+        if (have) finish(&t, done, rows, ldc, activation);
+        int32_t *out = acc[j & 1];
+        _tile_stored(0, out, 128);
+        _tile_stored(1, out + 16, 128);
+        if (two) {
+            _tile_stored(2, out + 16 * 32, 128);
+            _tile_stored(3, out + 16 * 32 + 16, 128);
+        }
+        t.acc = out;
+        t.c = c + 32 * j;
+        t.w = n_left - 32 * j < 32 ? n_left - 32 * j : 32;
+        t.e = *e;
+        if (e->colsum) {
+            t.e.colsum = e->colsum + 32 * j;
+            t.e.sw = e->sw + 32 * j;
+        }
+        if (e->bias) t.e.bias = e->bias + 32 * j;
+        have = 1;
+    }
+    if (have) finish(&t, 0, rows, ldc, activation);
+}
+
+static void strip_int8(size_t rows, size_t kp, const void *a, size_t a_stride, const void *b, size_t panel_bytes,
+                       size_t np, float *c, size_t ldc, size_t n_left, const vk_lp_epilogue *e, int activation) {
+    strip(0, rows, kp, a, a_stride, b, panel_bytes, np, c, ldc, n_left, e, activation);
+}
+
+static void strip_bf16(size_t rows, size_t kp, const void *a, size_t a_stride, const void *b, size_t panel_bytes,
+                       size_t np, float *c, size_t ldc, size_t n_left, const vk_lp_epilogue *e, int activation) {
+    strip(1, rows, kp, a, a_stride, b, panel_bytes, np, c, ldc, n_left, e, activation);
+}
+
 #pragma clang attribute pop
 
 // INT8: the AVX-512 VNNI kernel's panels (32 columns, groups of 4 k, K padded to 64).
 const vk_lp_kernel vk_q8_kernel_amx = {.name = "amx-int8 32x32", .precision = VK_LP_Q8, .mr = 32, .nr = 32, .kg = 4,
                                        .kpad = 64, .a_format = VK_A_U8, .mc_tiles = 8, .usable = usable_int8,
-                                       .begin = begin, .end = end, .kernel = kernel_int8};
+                                       .begin = begin, .end = end, .kernel = kernel_int8, .strip = strip_int8};
 
 const vk_lp_kernel vk_bf16_kernel_amx = {.name = "amx-bf16 32x32", .precision = VK_LP_BF16, .mr = 32, .nr = 32,
                                          .kg = 2, .kpad = 32, .a_format = VK_A_BF16, .mc_tiles = 8,
-                                         .usable = usable_bf16, .begin = begin, .end = end, .kernel = kernel_bf16};
+                                         .usable = usable_bf16, .begin = begin, .end = end, .kernel = kernel_bf16,
+                                         .strip = strip_bf16};
 
 #elif defined(VK_X86)
 // Not Linux: no AMX (the tile state needs the OS's permission, requested here through Linux's arch_prctl).

@@ -39,6 +39,13 @@ typedef struct {
 typedef void (*vk_lp_micro)(size_t rows, size_t kp, const void *a, size_t a_stride, const void *b, float *c,
                             size_t ldc, size_t w, const vk_lp_epilogue *e);
 
+/// Optional, instead of vk_lp_micro: one row tile against np consecutive panels (panel_bytes apart), finishing every
+/// tile (epilogue, then the activation) itself, so that a kernel can overlap one tile's epilogue with the next
+/// tile's products. c and e are those of the first panel (e's column arrays advance nr per panel); n_left = the
+/// columns from c to N. Each element is computed exactly as by the tile kernel.
+typedef void (*vk_lp_strip)(size_t rows, size_t kp, const void *a, size_t a_stride, const void *b, size_t panel_bytes,
+                            size_t np, float *c, size_t ldc, size_t n_left, const vk_lp_epilogue *e, int activation);
+
 typedef struct {
     const char *name;
     int precision;    ///< VK_LP_Q8 or VK_LP_BF16
@@ -50,6 +57,7 @@ typedef struct {
     int (*usable)(void);
     void (*begin)(void), (*end)(void); ///< around each task on its thread (AMX tile configuration), or NULL
     vk_lp_micro kernel;
+    vk_lp_strip strip; ///< or NULL
 } vk_lp_kernel;
 
 #ifdef __x86_64__

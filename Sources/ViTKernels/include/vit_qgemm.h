@@ -39,8 +39,10 @@ typedef struct vk_packed_bf16 vk_packed_bf16;
 
 // ---- INT8 ----------------------------------------------------------------------------------------------------------
 
-/// The INT8 micro-kernel vk_pack_q8_transposed picks at this instruction-set level (VITCLASSIFY_ISA narrows it),
-/// e.g. "amx-int8 32x32", "avx512-vnni 14x32", "avx-vnni 6x16", "avx2-madd16 6x16", "portable-q8 4x8".
+/// The INT8 micro-kernel vk_pack_q8_transposed picks: the widest this CPU runs at the instruction-set level in use
+/// (VITCLASSIFY_ISA narrows it; VITCLASSIFY_NO_AMX=1 skips AMX), e.g. "amx-int8 32x32", "avx512-vnni 14x32",
+/// "avx-vnni 6x16", "avx2-madd16 6x16", "portable-q8 4x8". AMX and AVX-512 need the avx512 level, AVX-VNNI and AVX2
+/// the avx2 level.
 const char *vk_gemm_q8_kernel_name(void);
 
 /// Quantises and packs Bᵀ (N rows × K columns, PyTorch's [out, in] Linear layout, rows ldbt floats apart, ldbt ≥ K)
@@ -72,7 +74,8 @@ vk_packed_q8 *vk_pack_q8_transposed_with(const float *Bt, size_t K, size_t N, si
 
 // ---- BF16 ----------------------------------------------------------------------------------------------------------
 
-/// The BF16 micro-kernel in use, e.g. "amx-bf16 32x32", "avx512-bf16 14x32", "avx2-bf16 6x16", "portable-bf16 4x8".
+/// The BF16 micro-kernel in use, chosen as for INT8: "amx-bf16 32x32", "avx512-bf16 14x32", "avx2-bf16 6x16",
+/// "portable-bf16 4x8". With VITCLASSIFY_NO_AMX=1 the BF16 results are the same bits on every x86 path.
 const char *vk_gemm_bf16_kernel_name(void);
 
 /// Rounds Bᵀ (N × K fp32, rows ldbt floats apart) to BF16 and packs it for vk_gemm_bf16. NULL if allocation fails.
