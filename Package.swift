@@ -24,9 +24,10 @@ let package = Package(
         .target(name: "PNGIO", dependencies: ["CLibPNG"]),
         // libjpeg's errors arrive through error_exit, which must not return: the same setjmp layer for JPEG.
         .target(name: "JPEGIO", dependencies: ["CLibJPEG"]),
-        // Element-wise kernels (LayerNorm, softmax, GELU): always optimised, even in debug builds, so that tests
-        // over thousands of images stay fast; multiversioned for AVX-512 / AVX2 at load time.
-        .target(name: "ViTKernels", cSettings: [.unsafeFlags(["-O3", "-ffp-contract=fast"])]),
+        // The kernels (packed GEMMs, LayerNorm, softmax, GELU), one file per instruction set, chosen at run time.
+        // No unsafe flags, so that other packages can depend on this one: FMA contraction is a pragma in each file,
+        // and the optimiser's level is the configuration's (`-c release` for speed, as the tests run).
+        .target(name: "ViTKernels"),
         // Resources: the ImageNet label lists (tools/make_imagenet_labels.py) and the timm architecture table.
         .target(name: "ViTKit", dependencies: ["PNGIO", "JPEGIO", "CBLAS", "ViTKernels"], resources: [.copy("Resources")]),
         .executableTarget(

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // BF16 micro-kernel for CPUs without AVX-512 BF16 (AVX2 + FMA): a 6 × 16 tile in 12 ymm fp32 accumulators. The
 // panel holds pairs of k per column ([k/2][16][2] bf16); a 32-bit lane widens to the even k's fp32 (shift left 16)
 // and the odd k's (mask the high half). A is prepared as BF16-rounded fp32 (VK_A_F32), so its values broadcast

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // BF16 micro-kernel with vdpbf16ps (AVX-512 BF16): a 14 × 32 tile in 28 zmm fp32 accumulators; per pair of k,
 // 2 zmm loads of B (16 columns × 2 bf16 each), 14 broadcasts of an A pair, 28 vdpbf16ps. vdpbf16ps adds the odd
 // element's product first, then the even one's (each exact, each sum rounded: measured bit for bit against that

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // Portable BF16 micro-kernel: a 4 × 8 tile in generic 4-lane fp32 vectors (SSE2 on any x86-64, NEON on arm64), the
 // BF16 panel ([k/2][8][2]) widened to fp32 in the kernel, A prepared as BF16-rounded fp32. Products of two bf16
 // values are exact in fp32, so multiply-then-add and a fused multiply-add give the same bits: the canonical k-order

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // Packed-weight SGEMM: packing, blocking and threading, shared by every instruction set's micro-kernel
 // (gemm_kernels.h). See vit_gemm.h.
 //

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // The packed GEMM's AVX2 + FMA micro-kernel: a 6 × 16 tile of C in 12 ymm accumulators; per k, 2 ymm loads of B and
 // 6 broadcasts of A feeding 12 FMAs (the shape of BLIS's and OpenBLAS's Haswell kernels: 12 accumulators cover the
 // FMA latency × throughput of two 256-bit pipes). See gemm_kernels.h for the contract, gemm.c for the driver.

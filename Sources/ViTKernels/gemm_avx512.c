@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // The packed GEMM's AVX-512 micro-kernel: a 14 × 32 tile of C in 28 zmm accumulators; per k, 2 zmm loads of B and
 // 14 broadcasts of A feeding 28 FMAs. See gemm_kernels.h for the contract, gemm.c for the driver.
 

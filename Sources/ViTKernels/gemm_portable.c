@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // The packed GEMM's portable micro-kernel: a 4 × 8 tile of C in generic 4-lane vectors (SSE2 on any x86-64, NEON on
 // arm64), multiply then add (no FMA is assumed). It serves CPUs without AVX2 + FMA and VITCLASSIFY_ISA=fallback.
 // See gemm_kernels.h for the contract, gemm.c for the driver.

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // INT8 micro-kernel for AVX2 CPUs without VNNI: a 6 × 16 tile in 12 ymm accumulators, with vpmaddwd on operands
 // widened to 16 bits: the A rows are quantised straight to int16 (VK_A_S16), the INT8 panel ([k/2][16][2]) is
 // sign-extended by vpmovsxbw as it is loaded, and each vpmaddwd adds two exact products (|q_a·q_w| ≤ 255·127) into

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // Portable INT8 micro-kernel: a 4 × 8 tile in generic 4-lane int32 vectors (SSE2 on any x86-64, NEON on arm64).
 // Per k: the 8 weights of the panel row ([k][8] int8) widened to int16, times each row's uint8 activation (the
 // product, at most 255·127, fits int16), widened and added into 32 bits. The epilogue is the scheme's scalar

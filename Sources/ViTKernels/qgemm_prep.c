@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // Row preparation for the reduced-precision GEMMs (see qgemm_prep_body.h), one copy per instruction set, chosen
 // with the element-wise kernels' level.
 

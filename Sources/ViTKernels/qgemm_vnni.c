@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // INT8 micro-kernels with vpdpbusd (u8 × s8 → s32, four products per lane per instruction, no saturation):
 // AVX-512 VNNI, a 14 × 32 tile in 28 zmm accumulators (per k-quad: 2 zmm loads of B, 14 broadcasts of 4 A bytes,
 // 28 vpdpbusd), and AVX-VNNI (the VEX form on CPUs with it, e.g. Alder Lake, Sapphire Rapids), 6 × 16 in 12 ymm.

@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 #include "vit_kernels.h"
 
 #include "gemm_kernels.h"

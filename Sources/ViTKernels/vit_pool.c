@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // The persistent thread pool shared by the GEMM, the attention heads and the row kernels. See vit_gemm.h.
 
 #include "vit_gemm.h"

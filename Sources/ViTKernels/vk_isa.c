@@ -1,3 +1,5 @@
+// Fused multiply-add across statements, as -ffp-contract=fast did (no unsafeFlags: SwiftPM refuses them in dependencies).
+#pragma clang fp contract(fast)
 // Instruction-set selection for every kernel of ViTKernels. See vk_isa.h.
 
 #include "vk_isa.h"
