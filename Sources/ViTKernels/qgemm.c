@@ -400,7 +400,12 @@ static void lp_gemm(size_t M, const float *A, size_t lda, const lp_packed *B, fl
     if (block < min_block) block = min_block;
     size_t first = M < block ? round_up(M, mr) : block;
     unsigned char *buf = scratch_get(first * (stride + 8));
-    if (!buf) return; // out of memory: nothing sensible to compute
+    while (!buf && first > mr) { // short of memory: smaller row blocks (down to one tile)
+        first = (first / 2 + mr - 1) / mr * mr;
+        block = first;
+        buf = scratch_get(first * (stride + 8));
+    }
+    if (!buf) return; // not even one tile's worth: C is left as it was
     job.abuf = buf;
     job.zp = (int32_t *)(buf + first * stride);
     job.sa = (float *)(buf + first * stride + first * 4);

@@ -52,7 +52,7 @@ vk_packed_q8 *vk_pack_q8_transposed(const float *Bt, size_t K, size_t N, size_t 
 
 /// C = dequantised (quantised A · quantised B) (+ C) (+ bias), activation: see the scheme above and vk_gemm_packed
 /// for the arguments. Uses a per-calling-thread scratch buffer for the quantised A (≤ ~4 MB, kept until the thread
-/// exits).
+/// exits; if even one row tile's worth cannot be allocated, C is left unchanged).
 void vk_gemm_q8(size_t M, const float *A, size_t lda, const vk_packed_q8 *B, float *C, size_t ldc, const float *bias,
                 int accumulate, int activation, int threads);
 
