@@ -73,7 +73,8 @@ static vk_packed *alloc_packed(size_t K, size_t N) {
     return p;
 }
 
-vk_packed *vk_pack(const float *B, size_t K, size_t N, size_t ldb) {
+/// Packs the K × N matrix whose element (k, c) is at src[k·row_stride + c·col_stride].
+static vk_packed *pack_strided(const float *src, size_t K, size_t N, size_t row_stride, size_t col_stride) {
     vk_packed *p = alloc_packed(K, N);
     if (!p) return NULL;
     size_t nr = p->kernel->nr;
@@ -81,27 +82,16 @@ vk_packed *vk_pack(const float *B, size_t K, size_t N, size_t ldb) {
         size_t c0 = j * nr, w = N - c0 < nr ? N - c0 : nr;
         float *dst = p->data + j * K * nr;
         for (size_t k = 0; k < K; k++, dst += nr) {
-            memcpy(dst, B + k * ldb + c0, w * sizeof(float));
-            if (w < nr) memset(dst + w, 0, (nr - w) * sizeof(float));
-        }
-    }
-    return p;
-}
-
-vk_packed *vk_pack_transposed(const float *Bt, size_t K, size_t N, size_t ldbt) {
-    vk_packed *p = alloc_packed(K, N);
-    if (!p) return NULL;
-    size_t nr = p->kernel->nr;
-    for (size_t j = 0; j < p->panels; j++) {
-        size_t c0 = j * nr, w = N - c0 < nr ? N - c0 : nr;
-        float *dst = p->data + j * K * nr;
-        for (size_t k = 0; k < K; k++, dst += nr) {
-            for (size_t c = 0; c < w; c++) dst[c] = Bt[(c0 + c) * ldbt + k];
+            for (size_t c = 0; c < w; c++) dst[c] = src[k * row_stride + (c0 + c) * col_stride];
             for (size_t c = w; c < nr; c++) dst[c] = 0;
         }
     }
     return p;
 }
+
+vk_packed *vk_pack(const float *B, size_t K, size_t N, size_t ldb) { return pack_strided(B, K, N, ldb, 1); }
+
+vk_packed *vk_pack_transposed(const float *Bt, size_t K, size_t N, size_t ldbt) { return pack_strided(Bt, K, N, 1, ldbt); }
 
 void vk_packed_free(vk_packed *p) {
     if (!p) return;

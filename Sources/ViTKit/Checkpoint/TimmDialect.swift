@@ -111,6 +111,17 @@ enum TimmDialect: CheckpointDialect {
             }
         }
         func perBlock(_ body: (String) -> Void) { for i in 0..<depth { body("blocks.\(i)") } }
+        /// timm's `SwiGLU` keeps the gate and value projections apart (`mlp.fc1_g`, `mlp.fc1_x`): fused here into one
+        /// `fc1` with outputs `[gate | value]`, the packed layout.
+        func fuseSplitSwiGLU() {
+            perBlock { b in
+                for part in ["weight", "bias"] where has("\(b).mlp.fc1_g.\(part)") {
+                    sources["\(b).mlp.fc1.\(part)"] = ["\(b).mlp.fc1_g.\(part)", "\(b).mlp.fc1_x.\(part)"]
+                    sources["\(b).mlp.fc1_g.\(part)"] = nil
+                    sources["\(b).mlp.fc1_x.\(part)"] = nil
+                }
+            }
+        }
         switch modelClass {
         case "VisionTransformer", "VisionTransformerDistilled":
             switch try args.string("block_fn") ?? "Block" {
@@ -131,13 +142,7 @@ enum TimmDialect: CheckpointDialect {
             case "SwiGLUPacked": mlp = .gated  // GluMlp(gate_last=False): act(first half)·second half
             case "SwiGLU":
                 mlp = .gated
-                perBlock { b in
-                    for part in ["weight", "bias"] where has("\(b).mlp.fc1_g.\(part)") {
-                        sources["\(b).mlp.fc1.\(part)"] = ["\(b).mlp.fc1_g.\(part)", "\(b).mlp.fc1_x.\(part)"]
-                        sources["\(b).mlp.fc1_g.\(part)"] = nil
-                        sources["\(b).mlp.fc1_x.\(part)"] = nil
-                    }
-                }
+                fuseSplitSwiGLU()
             case let other: throw refuse("mlp_layer \(other.forMessage)")
             }
             eps = try normEps("norm_layer", default: 1e-6)
@@ -195,13 +200,7 @@ enum TimmDialect: CheckpointDialect {
             if try args.bool("swiglu_mlp") ?? false {
                 mlp = .gated
                 activation = .silu
-                perBlock { b in
-                    for part in ["weight", "bias"] where has("\(b).mlp.fc1_g.\(part)") {
-                        sources["\(b).mlp.fc1.\(part)"] = ["\(b).mlp.fc1_g.\(part)", "\(b).mlp.fc1_x.\(part)"]
-                        sources["\(b).mlp.fc1_g.\(part)"] = nil
-                        sources["\(b).mlp.fc1_x.\(part)"] = nil
-                    }
-                }
+                fuseSplitSwiGLU()
             }
             attentionNorm = try args.bool("scale_attn_inner") ?? false
             mlpNorm = try args.bool("scale_mlp") ?? false
