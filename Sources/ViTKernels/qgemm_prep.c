@@ -7,6 +7,10 @@
 #include "vk_isa.h"
 
 #ifdef VK_X86
+#include <immintrin.h>
+#endif
+
+#ifdef VK_X86
 #define W 16
 #define VK_PREP(name) name##_avx512
 #pragma clang attribute push(__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,avx2,fma"))), apply_to = function)
