@@ -150,13 +150,17 @@ struct RotaryTables {
 
     /// Rotates the queries and keys of the patch tokens in place: `x·cos + rot(x)·sin` with
     /// `rot(x) = (−x₁, x₀, −x₃, x₂, …)` per head, for `images` images of `tokens` rows `[q | k | v]` (3·D wide).
-    func rotate(_ qkv: UnsafeMutablePointer<Float>, images: Int, tokens: Int, prefix: Int, embedDim d: Int, layer: Int) {
+    func rotate(
+        _ qkv: UnsafeMutablePointer<Float>, images: Int, tokens: Int, prefix: Int, embedDim d: Int, layer: Int, threads: Int
+    ) {
         let hd = headDim, heads = d / hd
         sin.withUnsafeBufferPointer { sin in
             cos.withUnsafeBufferPointer { cos in
-                for image in 0..<images {
-                    for t in prefix..<tokens {
-                        let row = qkv + (image * tokens + t) * 3 * d
+                Compute.parallelRows(images * tokens, threads: threads) { range in
+                    for r in range {
+                        let t = r % tokens
+                        guard t >= prefix else { continue }
+                        let row = qkv + r * 3 * d
                         for head in 0..<(2 * heads) {  // every head of q, then of k
                             let table = headsPerTable.map { layer * $0 + head % heads } ?? 0
                             let offset = (table * patches + t - prefix) * hd

@@ -80,7 +80,7 @@ public final class VisionTransformer: @unchecked Sendable {
     ) {
         let a = architecture, rows = images * a.tokens, heads = w.normed.base
         block.qkv(input, rows: rows, into: w.qkv.base, threads: t)
-        rotary?.rotate(w.qkv.base, images: images, tokens: a.tokens, prefix: a.prefixTokens, embedDim: a.embedDim, layer: layer)
+        rotary?.rotate(w.qkv.base, images: images, tokens: a.tokens, prefix: a.prefixTokens, embedDim: a.embedDim, layer: layer, threads: t)
         attention(
             qkv: w.qkv.base, images: images, output: heads, scores: w.scores.base, bias: block.relativeBias?.base,
             layer: layer, recorder: recorder, threads: t)
