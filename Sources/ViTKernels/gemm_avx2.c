@@ -27,10 +27,12 @@ static inline __attribute__((always_inline)) void tile(const int R, const int PA
                                                        size_t lda, const float *b, float *c, size_t ldc, int full,
                                                        __m256i m0, __m256i m1, int load_c, const float *bias) {
     __m256 acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
 #pragma clang loop unroll_count(4)
     for (size_t k = 0; k < kc; k++) {
         __m256 b0 = _mm256_load_ps(b + k * NR), b1 = _mm256_load_ps(b + k * NR + 8);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             __m256 av = _mm256_broadcast_ss(PACKED ? a + k * MR + r : a + r * lda + k);
             acc0[r] = _mm256_fmadd_ps(av, b0, acc0[r]);
@@ -39,6 +41,7 @@ static inline __attribute__((always_inline)) void tile(const int R, const int PA
     }
     if (full) {
         if (load_c) {
+            #pragma clang loop unroll(full)
             for (int r = 0; r < R; r++) {
                 acc0[r] = _mm256_add_ps(acc0[r], _mm256_loadu_ps(c + r * ldc));
                 acc1[r] = _mm256_add_ps(acc1[r], _mm256_loadu_ps(c + r * ldc + 8));
@@ -46,11 +49,13 @@ static inline __attribute__((always_inline)) void tile(const int R, const int PA
         }
         if (bias) {
             __m256 bias0 = _mm256_loadu_ps(bias), bias1 = _mm256_loadu_ps(bias + 8);
+            #pragma clang loop unroll(full)
             for (int r = 0; r < R; r++) {
                 acc0[r] = _mm256_add_ps(acc0[r], bias0);
                 acc1[r] = _mm256_add_ps(acc1[r], bias1);
             }
         }
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             _mm256_storeu_ps(c + r * ldc, acc0[r]);
             _mm256_storeu_ps(c + r * ldc + 8, acc1[r]);
@@ -58,6 +63,7 @@ static inline __attribute__((always_inline)) void tile(const int R, const int PA
         return;
     }
     if (load_c) {
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             acc0[r] = _mm256_add_ps(acc0[r], _mm256_maskload_ps(c + r * ldc, m0));
             acc1[r] = _mm256_add_ps(acc1[r], _mm256_maskload_ps(c + r * ldc + 8, m1));
@@ -65,11 +71,13 @@ static inline __attribute__((always_inline)) void tile(const int R, const int PA
     }
     if (bias) {
         __m256 bias0 = _mm256_maskload_ps(bias, m0), bias1 = _mm256_maskload_ps(bias + 8, m1);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             acc0[r] = _mm256_add_ps(acc0[r], bias0);
             acc1[r] = _mm256_add_ps(acc1[r], bias1);
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         _mm256_maskstore_ps(c + r * ldc, m0, acc0[r]);
         _mm256_maskstore_ps(c + r * ldc + 8, m1, acc1[r]);

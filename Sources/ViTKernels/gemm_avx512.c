@@ -19,9 +19,11 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kc, c
                                                        const float *b, float *c, size_t ldc, __mmask16 m0,
                                                        __mmask16 m1, int load_c, const float *bias) {
     __m512 acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
     for (size_t k = 0; k < kc; k++) {
         __m512 b0 = _mm512_load_ps(b + k * NR), b1 = _mm512_load_ps(b + k * NR + 16);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             __m512 av = _mm512_set1_ps(a[r * lda + k]);
             acc0[r] = _mm512_fmadd_ps(av, b0, acc0[r]);
@@ -29,6 +31,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kc, c
         }
     }
     if (load_c) {
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             acc0[r] = _mm512_add_ps(acc0[r], _mm512_maskz_loadu_ps(m0, c + r * ldc));
             acc1[r] = _mm512_add_ps(acc1[r], _mm512_maskz_loadu_ps(m1, c + r * ldc + 16));
@@ -36,11 +39,13 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kc, c
     }
     if (bias) {
         __m512 bias0 = _mm512_maskz_loadu_ps(m0, bias), bias1 = _mm512_maskz_loadu_ps(m1, bias + 16);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             acc0[r] = _mm512_add_ps(acc0[r], bias0);
             acc1[r] = _mm512_add_ps(acc1[r], bias1);
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         _mm512_mask_storeu_ps(c + r * ldc, m0, acc0[r]);
         _mm512_mask_storeu_ps(c + r * ldc + 16, m1, acc1[r]);
