@@ -17,7 +17,7 @@ enum TimmArchitectures {
     /// The entry for an architecture name (a `.tag` suffix is ignored), or nil if timm has no such architecture.
     static func entry(_ name: String) throws -> Entry? {
         let base = name.split(separator: ".", maxSplits: 1).first.map(String.init) ?? name
-        guard let raw = try table().architectures[base] as? [String: Any],
+        guard let raw = try table().object(base),
             let modelClass = raw["class"] as? String, let args = raw["args"] as? [String: Any]
         else { return nil }
         return Entry(modelClass: modelClass, args: args)
@@ -26,9 +26,23 @@ enum TimmArchitectures {
     /// Every architecture name in the table.
     static func names() throws -> [String] { try table().architectures.keys.sorted() }
 
+    /// The table file and where each architecture's object lies in it. Parsing the whole 0.8 MB file took ~40 ms,
+    /// most of a small model's cold start, so one pass over its bytes finds the members and an entry is parsed only
+    /// when asked for.
     private struct Table: @unchecked Sendable {
+        let path: String
+        let bytes: Data
         let version: String
-        let architectures: [String: Any]
+        let architectures: [String: Range<Int>]
+
+        func object(_ name: String) throws -> [String: Any]? {
+            guard let range = architectures[name] else { return nil }
+            let parsed = try? JSONSerialization.jsonObject(with: bytes.subdata(in: range))
+            guard let object = parsed as? [String: Any] else {
+                throw ViTError.invalidConfiguration(path: path, reason: "architecture '\(name)' is not a JSON object")
+            }
+            return object
+        }
     }
 
     private static let cache = Cache()
@@ -42,13 +56,80 @@ enum TimmArchitectures {
             try lock.withLock {
                 if let table { return table }
                 let url = try BundledResources.url("timm_architectures.json")
-                let object = try JSONObject(data: try FileIO.read(url.path, limit: 16 << 20), path: url.path)
-                guard let architectures = object.values["architectures"] as? [String: Any] else {
-                    throw ViTError.invalidConfiguration(path: url.path, reason: "no 'architectures' object")
+                let bytes = try FileIO.read(url.path, limit: 16 << 20)
+                let invalid = ViTError.invalidConfiguration(
+                    path: url.path, reason: "not the table tools/make_timm_arch_table.py writes")
+                guard let top = JSONMembers.of(bytes, in: 0..<bytes.count), let architectures = top["architectures"],
+                    let members = JSONMembers.of(bytes, in: architectures)
+                else { throw invalid }
+                let version = top["timm_version"].flatMap {
+                    try? JSONSerialization.jsonObject(with: bytes.subdata(in: $0), options: .fragmentsAllowed) as? String
                 }
-                let loaded = Table(version: try object.string("timm_version") ?? "?", architectures: architectures)
+                let loaded = Table(path: url.path, bytes: bytes, version: version ?? "?", architectures: members)
                 table = loaded
                 return loaded
+            }
+        }
+    }
+}
+
+/// The members of one JSON object in a byte buffer, each key with the byte range of its value, found without parsing
+/// the values (strings are skipped with their escapes, nested objects and arrays by depth). Keys are read as plain
+/// strings: the table's names have no escapes. Returns nil if the range does not hold an object.
+enum JSONMembers {
+    static func of(_ bytes: Data, in range: Range<Int>) -> [String: Range<Int>]? {
+        bytes.withUnsafeBytes { (raw: UnsafeRawBufferPointer) -> [String: Range<Int>]? in
+            let b = raw.bindMemory(to: UInt8.self)
+            var i = range.lowerBound
+            let end = range.upperBound
+            func skipSpace() { while i < end, b[i] == 0x20 || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x09 { i += 1 } }
+            /// Moves past the string starting at `i` (a quote); returns the range of its contents.
+            func skipString() -> Range<Int>? {
+                let start = i + 1
+                i += 1
+                while i < end {
+                    if b[i] == 0x5C { i += 2; continue }  // backslash escape
+                    if b[i] == 0x22 { i += 1; return start..<(i - 1) }
+                    i += 1
+                }
+                return nil
+            }
+            /// Moves past the value starting at `i`.
+            func skipValue() -> Bool {
+                if b[i] == 0x22 { return skipString() != nil }
+                var depth = 0
+                while i < end {
+                    switch b[i] {
+                    case 0x22: if skipString() == nil { return false }; continue
+                    case 0x7B, 0x5B: depth += 1
+                    case 0x7D, 0x5D:
+                        if depth == 0 { return true }
+                        depth -= 1
+                        if depth == 0 { i += 1; return true }
+                    case 0x2C: if depth == 0 { return true }
+                    default: break
+                    }
+                    i += 1
+                }
+                return depth == 0
+            }
+            skipSpace()
+            guard i < end, b[i] == 0x7B else { return nil }
+            i += 1
+            var members: [String: Range<Int>] = [:]
+            while true {
+                skipSpace()
+                guard i < end else { return nil }
+                if b[i] == 0x7D { return members }
+                if b[i] == 0x2C { i += 1; continue }
+                guard b[i] == 0x22, let key = skipString() else { return nil }
+                skipSpace()
+                guard i < end, b[i] == 0x3A else { return nil }
+                i += 1
+                skipSpace()
+                let start = i
+                guard i < end, skipValue() else { return nil }
+                members[String(decoding: UnsafeBufferPointer(rebasing: b[key]), as: UTF8.self)] = start..<i
             }
         }
     }

@@ -17,10 +17,10 @@ enum BLAS {
             blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 
-    /// The number of threads OpenBLAS uses for one call.
-    static var threads: Int {
-        get { Int(openblas_get_num_threads()) }
-        set { openblas_set_num_threads(Int32(max(1, newValue))) }
+    /// Makes OpenBLAS single-threaded and stops the worker threads it started at load (they would spin for ~0.1 s).
+    static func runSingleThreaded() {
+        openblas_set_num_threads(1)
+        blas_thread_shutdown_()
     }
 
     static var configuration: String { String(cString: openblas_get_config()) }

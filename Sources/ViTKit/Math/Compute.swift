@@ -12,8 +12,9 @@ enum Compute {
     /// One thread per core.
     static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
-    /// Keeps OpenBLAS single-threaded (its own pool would compete with ours); done once, before the first model.
-    static let prepared: Void = { BLAS.threads = 1 }()
+    /// Keeps OpenBLAS single-threaded (its own pool would compete with ours) and stops its idle workers; done once,
+    /// before the first model.
+    static let prepared: Void = { BLAS.runSingleThreaded() }()
 
     /// Calls `body(i)` for every i in 0..<n, spread over up to `threads` threads of the pool; returns when all are
     /// done.
