@@ -19,6 +19,7 @@
 // the copy.
 
 #include "vit_gemm.h"
+#include "vit_backward.h"
 
 #include "gemm_kernels.h"
 #include "vk_isa.h"
@@ -102,6 +103,24 @@ void vk_packed_free(vk_packed *p) {
 size_t vk_packed_bytes(const vk_packed *p) { return p ? p->bytes : 0; }
 size_t vk_packed_rows(const vk_packed *p) { return p ? p->K : 0; }
 size_t vk_packed_cols(const vk_packed *p) { return p ? p->N : 0; }
+
+// For the backward pass (vit_backward.h): Bᵀ packed, read element by element from B's panels.
+vk_packed *vkb_pack_transpose_of(const vk_packed *p) {
+    size_t K = p->K, N = p->N, nr = p->kernel->nr;
+    vk_packed *t = alloc_packed(N, K);
+    if (!t) return NULL;
+    size_t tnr = t->kernel->nr;
+    for (size_t j = 0; j < t->panels; j++) {
+        size_t c0 = j * tnr, w = K - c0 < tnr ? K - c0 : tnr;
+        float *dst = t->data + j * N * tnr;
+        for (size_t k = 0; k < N; k++, dst += tnr) { // row k of Bᵀ = column k of B
+            const float *column = p->data + (k / nr) * K * nr + k % nr;
+            for (size_t c = 0; c < w; c++) dst[c] = column[(c0 + c) * nr];
+            for (size_t c = w; c < tnr; c++) dst[c] = 0;
+        }
+    }
+    return t;
+}
 
 // ---- Driver --------------------------------------------------------------------------------------------------------
 

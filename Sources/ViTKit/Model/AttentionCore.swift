@@ -102,6 +102,11 @@ public final class AttentionRecorder: @unchecked Sendable {
         (storage.base + offset).update(from: probabilities, count: rows * tokens)
     }
 
+    /// One head's `tokens × tokens` probabilities, in place (for the backward pass).
+    func probabilities(image: Int, layer: Int, head: Int) -> UnsafePointer<Float> {
+        UnsafePointer(storage.base + ((image * layers + layer) * heads + head) * tokens * tokens)
+    }
+
     /// The attention of one image as `[layers][heads][tokens·tokens]`.
     public func attention(image: Int) -> [[[Float]]] {
         let size = tokens * tokens

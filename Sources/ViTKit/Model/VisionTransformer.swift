@@ -38,27 +38,32 @@ public final class VisionTransformer: @unchecked Sendable {
     ///   - logits: receives `[images][numClasses]`.
     ///   - workspace: activations, allocated once (``Workspace``) and reused: nothing is allocated here.
     ///   - recorder: receives every layer's attention probabilities when non-nil.
+    ///   - trace: keeps what ``Backward`` needs (pre-norm blocks only), when an explanation is requested.
     ///   - threads: how many threads of the shared pool to use (the result is the same bits for any count).
     func forward(
         pixels: UnsafePointer<Float>, images: Int, logits: UnsafeMutablePointer<Float>, workspace w: Workspace,
-        recorder: AttentionRecorder? = nil, threads t: Int
+        recorder: AttentionRecorder? = nil, trace: ForwardTrace? = nil, threads t: Int
     ) {
         precondition(images <= w.capacity, "workspace too small")
+        precondition(trace == nil || (trace!.images == images && architecture.block == .preNorm), "trace mismatch")
         let rows = images * architecture.tokens
         let x = w.tokens.base, h = w.normed.base
 
         embed(pixels: pixels, images: images, into: x, workspace: w, threads: t)
+        trace?.keep(x, in: trace?.embedded)
         if let preNorm = weights.preNorm { layerNorm(x, into: x, rows: rows, preNorm, threads: t) }
 
         for (layer, block) in weights.blocks.enumerated() {
             switch architecture.block {
             case .preNorm:
                 // x = x + MSA(LN₁(x))
+                trace?.keep(x, in: trace?.blockInput(layer))
                 layerNorm(x, into: h, rows: rows, block.norm1, threads: t)
-                selfAttention(h, block, layer: layer, images: images, into: x, accumulate: true, w, recorder, threads: t)
+                selfAttention(h, block, layer: layer, images: images, into: x, accumulate: true, w, recorder, trace, threads: t)
                 // x = x + MLP(LN₂(x))
+                trace?.keep(x, in: trace?.middle(layer))
                 layerNorm(x, into: h, rows: rows, block.norm2, threads: t)
-                mlp(h, block, rows: rows, into: x, accumulate: true, w, threads: t)
+                mlp(h, block, rows: rows, into: x, accumulate: true, w, preActivation: trace?.preActivation(layer), threads: t)
             case .residualPostNorm:
                 // x = x + LN₁(MSA(x))      (the attention's output goes through `hidden`, free until the MLP)
                 selfAttention(x, block, layer: layer, images: images, into: w.hidden.base, accumulate: false, w, recorder, threads: t)
@@ -69,6 +74,7 @@ public final class VisionTransformer: @unchecked Sendable {
             }
         }
 
+        trace?.keep(x, in: trace?.blockInput(weights.blocks.count))
         classify(x, images: images, logits: logits, workspace: w, threads: t)
     }
 
@@ -76,7 +82,7 @@ public final class VisionTransformer: @unchecked Sendable {
     /// position bias), a sub-LN, the output projection. The heads are written to `normed`, free once Q, K, V exist.
     private func selfAttention(
         _ input: UnsafePointer<Float>, _ block: BlockWeights, layer: Int, images: Int, into output: UnsafeMutablePointer<Float>,
-        accumulate: Bool, _ w: Workspace, _ recorder: AttentionRecorder?, threads t: Int
+        accumulate: Bool, _ w: Workspace, _ recorder: AttentionRecorder?, _ trace: ForwardTrace? = nil, threads t: Int
     ) {
         let a = architecture, rows = images * a.tokens, heads = w.normed.base
         block.qkv(input, rows: rows, into: w.qkv.base, threads: t)
@@ -84,6 +90,8 @@ public final class VisionTransformer: @unchecked Sendable {
         attention(
             qkv: w.qkv.base, images: images, output: heads, scores: w.scores.base, bias: block.relativeBias?.base,
             layer: layer, recorder: recorder, threads: t)
+        trace?.keep(w.qkv.base, in: trace?.qkv(layer))
+        trace?.keep(heads, in: trace?.heads(layer))
         if let norm = block.attentionNorm { layerNorm(heads, into: heads, rows: rows, norm, threads: t) }
         block.proj(heads, rows: rows, into: output, accumulate: accumulate, threads: t)
     }
@@ -92,12 +100,20 @@ public final class VisionTransformer: @unchecked Sendable {
     /// before `fc2`.
     private func mlp(
         _ input: UnsafePointer<Float>, _ block: BlockWeights, rows: Int, into output: UnsafeMutablePointer<Float>,
-        accumulate: Bool, _ w: Workspace, threads t: Int
+        accumulate: Bool, _ w: Workspace, preActivation: UnsafeMutablePointer<Float>? = nil, threads t: Int
     ) {
         let a = architecture, hidden = w.hidden.base
         switch a.mlp {
         case .standard:
-            block.fc1(input, rows: rows, into: hidden, activation: a.activation, threads: t)
+            if let preActivation {  // kept for the backward pass: the same bits as the fused activation
+                block.fc1(input, rows: rows, into: preActivation, threads: t)
+                hidden.update(from: preActivation, count: rows * a.mlpDim)
+                Compute.parallelRows(rows, threads: t) { range in
+                    Kernels.activate(hidden + range.lowerBound * a.mlpDim, rows: range.count, columns: a.mlpDim, a.activation)
+                }
+            } else {
+                block.fc1(input, rows: rows, into: hidden, activation: a.activation, threads: t)
+            }
         case .gated:
             block.fc1(input, rows: rows, into: w.gated.base, threads: t)
             Compute.parallelRows(rows, threads: t) { range in

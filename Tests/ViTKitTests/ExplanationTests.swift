@@ -1,0 +1,134 @@
+import Foundation
+import Testing
+
+@testable import ViTKit
+
+/// The backward pass and the class-specific maps against PyTorch autograd in float64
+/// (tools/make_explain_fixtures.py: timm and Hugging Face fixture checkpoints, every pre-norm variant).
+@Suite("Class-specific explanations")
+struct ExplanationTests {
+    struct Case: Sendable, CustomTestStringConvertible {
+        let model: String
+        let dir: String
+        let reference: String
+        let image: String
+        let targets: [Int]
+        var testDescription: String { "\(model) \(image)" }
+    }
+
+    static let root = Fixtures.resources.appendingPathComponent("explain")
+
+    nonisolated(unsafe) static let manifest: [String: Any] = {
+        let data = try! Data(contentsOf: root.appendingPathComponent("manifest.json"))
+        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    }()
+
+    static let cases: [Case] = (manifest["models"] as! [[String: Any]]).flatMap { m in
+        (m["cases"] as! [[String: Any]]).map { c in
+            Case(
+                model: m["name"] as! String, dir: Fixtures.resources.appendingPathComponent(m["dir"] as! String).path,
+                reference: root.appendingPathComponent(m["reference"] as! String).path, image: c["name"] as! String,
+                targets: c["targets"] as! [Int])
+        }
+    }
+
+    /// max |a − b| / max |b|.
+    static func relativeError(_ a: ArraySlice<Float>, _ b: ArraySlice<Float>) -> Float {
+        let scale = b.map { abs($0) }.max() ?? 0
+        let diff = maxAbsDifference(Array(a), Array(b))
+        return scale > 0 ? diff / scale : diff
+    }
+
+    static func run(_ c: Case) throws -> (Explainer, SafeTensorsFile, [Float], AttentionMaps, [ViTGradients]) {
+        let explainer = try Explainer(classifier: try Classifier(modelPath: c.dir))
+        let reference = try SafeTensorsFile(path: c.reference)
+        let input = try reference.floats("pixel_values.\(c.image)")
+        let (logits, maps, _, gradients) = explainer.gradients(preprocessed: input, targets: c.targets)
+        #expect(maxAbsDifference(logits, try reference.floats("logits.\(c.image)")) <= 1e-4)
+        return (explainer, reference, input, maps, gradients)
+    }
+
+    @Test("∂logit/∂A per layer and ∂logit/∂x per block within 1e-4 relative of PyTorch", arguments: cases)
+    func gradients(c: Case) throws {
+        let (_, reference, _, _, gradients) = try Self.run(c)
+        var worst: (attention: Float, tokens: Float) = (0, 0)
+        defer { print("\(c.testDescription): worst relative error ∂A \(worst.attention), ∂x \(worst.tokens)") }
+        for (t, g) in zip(c.targets, gradients) {
+            let attention = try reference.floats("attention_grad.\(c.image).\(t)")
+            let tokens = try reference.floats("token_grad.\(c.image).\(t)")
+            let layerSize = g.heads * g.tokens * g.tokens, tokenSize = g.tokens * g.embedDim
+            #expect(attention.count == g.layers * layerSize)
+            for l in 0..<g.layers {
+                let range = (l * layerSize)..<((l + 1) * layerSize)
+                let error = Self.relativeError(g.attention[range], attention[range])
+                #expect(error <= 1e-4, "target \(t) layer \(l): attention gradient relative error \(error)")
+                worst.attention = max(worst.attention, error)
+                let tokenRange = (l * tokenSize)..<((l + 1) * tokenSize)
+                let tokenError = Self.relativeError(g.tokenGradients[tokenRange], tokens[tokenRange])
+                #expect(tokenError <= 1e-4, "target \(t) layer \(l): token gradient relative error \(tokenError)")
+                worst.tokens = max(worst.tokens, tokenError)
+            }
+        }
+    }
+
+    @Test("transformer attribution, grad-rollout, Grad-CAM and input gradient within 1e-4 of PyTorch", arguments: cases)
+    func maps(c: Case) throws {
+        let (explainer, reference, input, maps, gradients) = try Self.run(c)
+        var worst: [ExplanationMethod: Float] = [:]
+        defer {
+            print("\(c.testDescription): worst map errors " + worst.map { "\($0.key.rawValue) \($0.value)" }.sorted().joined(separator: ", "))
+        }
+        for (t, g) in zip(c.targets, gradients) {
+            func check(_ method: ExplanationMethod, _ key: String, discard: Double = 0) throws {
+                let ours = try explainer.explanation(
+                    method, target: t, gradients: g, maps: maps, input: input,
+                    settings: ExplanationSettings(discardRatio: discard)
+                ).values
+                let expected = try reference.floats(key)
+                #expect(ours.count == expected.count)
+                // The same normalisation for both: divided by the reference's largest magnitude.
+                let error = Self.relativeError(ours[...], expected[...])
+                #expect(error <= 1e-4, "\(method) target \(t): \(error)")
+                worst[method] = max(worst[method] ?? 0, error)
+            }
+            try check(.transformerAttribution, "transformer_attribution.\(c.image).\(t)")
+            try check(.gradRollout, "grad_rollout.\(c.image).\(t).0")
+            try check(.gradRollout, "grad_rollout.\(c.image).\(t).0.5", discard: 0.5)
+            try check(.gradcam, "gradcam.\(c.image).\(t)")
+            try check(.inputGradient, "input_gradient.\(c.image).\(t)")
+        }
+    }
+
+    @Test("recording the trace leaves the forward's logits and attention bit-identical")
+    func traceDoesNotChangeForward() throws {
+        let c = Self.cases[0]
+        let classifier = try Classifier(modelPath: c.dir)
+        let input = try SafeTensorsFile(path: c.reference).floats("pixel_values.\(c.image)")
+        let (plain, recorder) = classifier.logits(preprocessed: [input], attention: true)
+        let (traced, maps, _, _) = try Explainer(classifier: classifier).gradients(preprocessed: input, targets: [0])
+        #expect(plain[0] == traced)
+        #expect(try #require(recorder).attention(image: 0) == maps.probabilities)
+    }
+
+    @Test("unsupported families are refused by name, not explained wrongly")
+    func unsupported() throws {
+        for name in ["rpn", "siglip_map", "eva02", "beit"] {
+            let classifier = try Classifier(modelPath: Fixtures.path("families/\(name)"))
+            #expect {
+                _ = try Explainer(classifier: classifier)
+            } throws: { error in
+                "\(error.localizedDescription)".contains("explanations are not implemented for")
+            }
+        }
+    }
+
+    @Test("--target takes an index or a label")
+    func targets() throws {
+        let explainer = try Explainer(classifier: try Classifier(modelPath: Fixtures.path("models/timm_vit")))
+        #expect(try explainer.target("3") == 3)
+        #expect(try explainer.target("cat") == 3)
+        #expect(try explainer.target("Truck") == 9)
+        #expect(throws: ViTError.self) { try explainer.target("10") }
+        #expect(throws: ViTError.self) { try explainer.target("zebra") }
+    }
+}
