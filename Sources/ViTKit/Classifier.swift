@@ -36,16 +36,33 @@ public final class Classifier: @unchecked Sendable {
 
     /// Loads a checkpoint (see ``Checkpoint/load(path:imageSize:)``).
     ///
-    /// - Parameter threads: compute threads for this classifier (`nil`: one per core).
-    public init(modelPath: String, imageSize: Int? = nil, threads: Int? = nil) throws {
+    /// - Parameters:
+    ///   - threads: compute threads for this classifier (`nil`: one per core).
+    ///   - precision: the arithmetic of the linear layers (``Precision``; default fp32).
+    public init(modelPath: String, imageSize: Int? = nil, threads: Int? = nil, precision: Precision = .fp32) throws {
         _ = Compute.prepared
-        (info, model) = try Checkpoint.load(path: modelPath, imageSize: imageSize)
+        (info, model) = try Checkpoint.load(path: modelPath, imageSize: imageSize, precision: precision)
         self.threads = max(1, threads ?? Compute.defaultThreads)
     }
 
+    /// The same with a named reduced-precision micro-kernel instead of this CPU's default (tests and benchmarks:
+    /// `vk_q8_kernel_available`, `vk_bf16_kernel_available`).
+    package init(modelPath: String, imageSize: Int? = nil, threads: Int? = nil, precision: Precision, kernel: String?) throws {
+        _ = Compute.prepared
+        (info, model) = try Checkpoint.load(path: modelPath, imageSize: imageSize, precision: precision, kernel: kernel)
+        self.threads = max(1, threads ?? Compute.defaultThreads)
+    }
+
+    /// The precision of the linear layers.
+    public var precision: Precision { model.precision }
+
     /// How this classifier's forward pass runs: kernel path, GEMM micro-kernel, threads, CPU.
     public var engineDescription: String {
-        "\(Self.kernelPath) path (packed GEMM \(Self.gemmKernel); attention: OpenBLAS), \(threads) threads; "
+        let gemm =
+            precision == .fp32
+            ? "packed GEMM \(Self.gemmKernel)"
+            : "\(precision.rawValue) GEMM \(model.linearKernel) for the blocks' linear layers, packed fp32 GEMM \(Self.gemmKernel) elsewhere"
+        return "\(Self.kernelPath) path (\(gemm); attention: OpenBLAS), \(threads) threads; "
             + "CPU \(Self.cpuModel); \(BLAS.configuration)"
     }
 

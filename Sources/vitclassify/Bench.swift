@@ -33,6 +33,11 @@ struct Bench: ParsableCommand {
     @Flag(name: .long, help: "Skip the cold-start measurement (reported as null).")
     var noColdStart = false
 
+    @Flag(
+        name: .long,
+        help: "Also time one class-specific explanation of the first image (forward with the trace + one backward pass; gradients alone and with transformer-attribution) and its ratio to the forward at batch 1.")
+    var explain = false
+
     func validate() throws {
         if batchSize < 1 || batchSize > 4096 { throw ValidationError("--batch-size must be between 1 and 4096") }
         if iterations < 1 { throw ValidationError("--iterations must be at least 1") }
@@ -60,6 +65,23 @@ struct Bench: ParsableCommand {
         let cold = noColdStart ? nil : try coldStart(classifier)
         let gflops = 2 * Double(a.macsPerImage) / (median / 1000) / 1e9
         let threads = classifier.threads
+        var explanation: (gradients: Double, attribution: Double, forward: Double)?
+        if explain {
+            let explainer = try Explainer(classifier: classifier)
+            var single: [Double] = []
+            for _ in 0..<iterations {
+                let start = DispatchTime.now().uptimeNanoseconds
+                _ = classifier.logits(preprocessed: [inputs[0]])
+                single.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
+            }
+            single.sort()
+            explanation = (
+                try Self.explanationMilliseconds(explainer, input: inputs[0], methods: [], iterations: iterations, warmup: warmup),
+                try Self.explanationMilliseconds(
+                    explainer, input: inputs[0], methods: [.transformerAttribution], iterations: iterations, warmup: warmup),
+                single[single.count / 2]
+            )
+        }
         if format == .text {
             print(
                 """
@@ -71,6 +93,11 @@ struct Bench: ParsableCommand {
                 cold start:   \(cold.map { String(format: "%.1f ms", $0) } ?? "not measured")
                 engine:       \(classifier.engineDescription)
                 """)
+            if let e = explanation {
+                print(
+                    "explanation:  batch 1, forward \(String(format: "%.1f", e.forward)) ms; gradients (forward with trace + backward) \(String(format: "%.1f", e.gradients)) ms = \(String(format: "%.2f", e.gradients / e.forward))×; with transformer-attribution \(String(format: "%.1f", e.attribution)) ms = \(String(format: "%.2f", e.attribution / e.forward))×"
+                )
+            }
             return
         }
         print(
@@ -80,7 +107,11 @@ struct Bench: ParsableCommand {
                 ("images_per_second", .double(1000 / median)), ("gflops_per_second", .double(gflops)),
                 ("peak_rss_mb", .double(peakRSS)), ("cold_start_ms", cold.map(JSONValue.double) ?? .null),
                 ("kernel_path", .string(Classifier.kernelPath)), ("gemm_kernel", .string(Classifier.gemmKernel)),
-                ("cpu_model", .string(Classifier.cpuModel)),
+                ("cpu_model", .string(Classifier.cpuModel)), ("precision", .string(classifier.precision.rawValue)),
+                ("linear_kernel", .string(classifier.model.linearKernel)),
+                ("explanation_ms", explanation.map { .double($0.attribution) } ?? .null),
+                ("explanation_gradients_ms", explanation.map { .double($0.gradients) } ?? .null),
+                ("explanation_ratio", explanation.map { .double($0.attribution / $0.forward) } ?? .null),
             ]).rendered)
     }
 
@@ -112,6 +143,7 @@ struct Bench: ParsableCommand {
         var arguments = [image, "--model", classifier.info.weightsPath, "--format", "json"]
         if let threads = modelArguments.threads { arguments += ["--threads", String(threads)] }
         if let size = modelArguments.imageSize { arguments += ["--image-size", String(size)] }
+        if modelArguments.precision != .fp32 { arguments += ["--precision", modelArguments.precision.rawValue] }
         var best = Double.infinity
         for _ in 0..<3 {  // the best of three, so that a cold page cache on the first run does not count
             let process = Process()

@@ -19,6 +19,9 @@ struct Inspect: ParsableCommand {
     @Flag(name: .long, help: "List every tensor in the safetensors header.")
     var tensors = false
 
+    @Option(name: .long, help: ArgumentHelp("Describe the model as run in this precision: fp32, bf16 or int8.", valueName: "p"))
+    var precision: Precision = .fp32
+
     @Option(name: .long, help: "Output format: text or json.")
     var format: OutputFormat = .text
 
@@ -26,7 +29,7 @@ struct Inspect: ParsableCommand {
         var arguments = ModelArguments()
         arguments.model = model
         let path = try arguments.resolvedPath()
-        let classifier = try Classifier(modelPath: path, imageSize: imageSize)
+        let classifier = try Classifier(modelPath: path, imageSize: imageSize, precision: precision)
         let info = classifier.info, a = info.architecture
         let prefix = [
             a.classToken ? "cls" : nil, a.distillationToken ? "dist" : nil,
@@ -87,6 +90,7 @@ struct Inspect: ParsableCommand {
                 ("notes", .array(info.notes.map(JSONValue.string))),
                 ("kernel_path", .string(Classifier.kernelPath)), ("gemm_kernel", .string(Classifier.gemmKernel)),
                 ("cpu_model", .string(Classifier.cpuModel)), ("threads", .int(classifier.threads)),
+                ("precision", .string(classifier.precision.rawValue)), ("linear_kernel", .string(classifier.model.linearKernel)),
             ]
             if tensors {
                 members.append(

@@ -27,6 +27,18 @@ struct ModelArguments: ParsableArguments {
     @Option(name: .long, help: ArgumentHelp("Compute threads (default: all cores).", valueName: "N"))
     var threads: Int?
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Arithmetic of the linear layers: fp32, bf16 or int8.",
+            discussion: """
+                fp32 (default): every result as before. bf16: weights and activations rounded to bfloat16, fp32 \
+                accumulation. int8: per-channel INT8 weights, per-token dynamic INT8 activations, INT32 accumulation; \
+                patch embedding and head stay fp32. LayerNorm, softmax and the attention products stay fp32.
+                """,
+            valueName: "p"))
+    var precision: Precision = .fp32
+
     func validate() throws {
         if let threads, threads < 1 || threads > 1024 { throw ValidationError("--threads must be between 1 and 1024") }
         if let imageSize, imageSize < 1 || imageSize > 16384 { throw ValidationError("--image-size must be between 1 and 16384") }
@@ -34,7 +46,7 @@ struct ModelArguments: ParsableArguments {
 
     /// Loads the model, with `--threads` compute threads.
     func load() throws -> Classifier {
-        try Classifier(modelPath: try resolvedPath(), imageSize: imageSize, threads: threads)
+        try Classifier(modelPath: try resolvedPath(), imageSize: imageSize, threads: threads, precision: precision)
     }
 
     /// The model's folder or file: `--model` (a path, or a Hub id fetched into the Hugging Face cache), else the
@@ -92,3 +104,5 @@ enum DefaultModel {
         candidates.first { FileManager.default.fileExists(atPath: $0 + "/config.json") }
     }
 }
+
+extension Precision: ExpressibleByArgument {}

@@ -68,16 +68,30 @@ public enum Checkpoint {
     ///   - path: a folder with `model.safetensors` and `config.json` (timm or Hugging Face), or a `.safetensors` file.
     ///   - imageSize: run at this input size instead of the checkpoint's, resampling the position embeddings as the
     ///     checkpoint's library does.
+    ///   - precision: the arithmetic of the linear layers (``Precision``; default fp32).
     /// - Throws: ``ViTError`` naming the file and the reason.
-    public static func load(path: String, imageSize: Int? = nil) throws -> (ModelInfo, VisionTransformer) {
+    public static func load(path: String, imageSize: Int? = nil, precision: Precision = .fp32) throws -> (ModelInfo, VisionTransformer) {
+        try load(path: path, imageSize: imageSize, format: WeightFormat(precision: precision))
+    }
+
+    /// The same with a weight format that may name a reduced-precision micro-kernel (tests, benchmarks).
+    package static func load(path: String, imageSize: Int? = nil, precision: Precision, kernel: String?) throws -> (
+        ModelInfo, VisionTransformer
+    ) {
+        try load(path: path, imageSize: imageSize, format: WeightFormat(precision: precision, kernel: kernel))
+    }
+
+    static func load(path: String, imageSize: Int?, format: WeightFormat) throws -> (ModelInfo, VisionTransformer) {
         let files = try Files(path: path)
         return try load(
             files: files, config: try JSONObject(contentsOf: files.config), safetensors: try SafeTensorsFile(path: files.weights),
-            imageSize: imageSize)
+            imageSize: imageSize, format: format)
     }
 
     /// The steps after the files are found: pick the dialect from the config, read it, build and check the weights.
-    static func load(files: Files, config: JSONObject, safetensors: SafeTensorsFile, imageSize: Int? = nil) throws -> (
+    static func load(
+        files: Files, config: JSONObject, safetensors: SafeTensorsFile, imageSize: Int? = nil, format: WeightFormat = .fp32
+    ) throws -> (
         ModelInfo, VisionTransformer
     ) {
         let dialect: CheckpointDialect.Type
@@ -92,7 +106,7 @@ public enum Checkpoint {
         }
         var (info, store) = try dialect.read(files: files, config: config, safetensors: safetensors)
         try info.architecture.validate(path: files.config)
-        var weights = try ViTWeights(architecture: info.architecture, store: &store)
+        var weights = try ViTWeights(architecture: info.architecture, store: &store, format: format)
         if let target = info.positionEmbeddingTarget, target.size != info.architecture.imageHeight {
             try resize(&info, &weights, to: target.size, method: target.method, configPath: files.config, scalePreprocessing: false)
             info.nativeImageSize = (target.size, target.size)

@@ -257,6 +257,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
+    /// A BF16 tensor's raw bits (little-endian in the file), with no conversion to Float.
+    func bf16Bits(_ info: TensorInfo) -> [UInt16] {
+        precondition(info.dtype == .bf16, "not a BF16 tensor")
+        let source = bytes(of: info), count = info.elementCount
+        precondition(source.count == 2 * count, "tensor byte count mismatch")
+        return [UInt16](unsafeUninitializedCapacity: count) { out, initialized in
+            for i in 0..<count { out[i] = source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian }
+            initialized = count
+        }
+    }
+
     /// Tells the kernel the tensor's pages are no longer needed (after its values were converted), so a loaded
     /// model does not hold its weights twice: once converted, once as mapped file pages.
     func releasePages(_ info: TensorInfo) {

@@ -68,6 +68,38 @@ struct TensorStore {
         return values
     }
 
+    /// The raw bits of an internal key whose every source tensor is BF16 (parts concatenated, a zeros part as +0),
+    /// after checking the shape as ``take(_:shape:)`` does; `nil` (nothing taken) if any part is not BF16.
+    mutating func takeBF16Bits(_ key: String, shape expected: [Int]) throws -> [UInt16]? {
+        guard let parts = sources[key] else { throw ViTError.missingWeight(path: file.path, key: key) }
+        guard parts.allSatisfy({ $0 == Self.zeros || file.tensors[$0]?.dtype == .bf16 }),
+            parts.contains(where: { $0 != Self.zeros })
+        else { return nil }
+        var partShape = expected
+        if parts.count > 1 { partShape[0] = expected[0] / parts.count }
+        let infos = try parts.map { part -> SafeTensorsFile.TensorInfo? in
+            if part == Self.zeros { return nil }
+            let info = file.tensors[part]!
+            guard info.shape == partShape else {
+                throw ViTError.shapeMismatch(path: file.path, key: part, expected: partShape, found: info.shape)
+            }
+            return info
+        }
+        let partCount = infos.compactMap { $0?.elementCount }.first ?? 0
+        var bits: [UInt16] = []
+        bits.reserveCapacity(partCount * parts.count)
+        for info in infos {
+            guard let info else {
+                bits += [UInt16](repeating: 0, count: partCount)
+                continue
+            }
+            bits += file.bf16Bits(info)
+            file.releasePages(info)
+            used.insert(info.name)
+        }
+        return bits
+    }
+
     /// Takes an optional tensor: `nil` if the key is absent.
     mutating func takeIfPresent(_ key: String, shape: [Int]) throws -> [Float]? {
         contains(key) ? try take(key, shape: shape) : nil

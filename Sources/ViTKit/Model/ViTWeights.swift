@@ -1,25 +1,100 @@
 import ViTKernels
 
-/// A linear layer `y = x·W + b`, its weight packed once at load for the GEMM micro-kernel of this CPU (`vk_pack`).
+/// A linear layer `y = x·W + b`, its weight packed once at load for the GEMM micro-kernel of this CPU (`vk_pack`), in
+/// fp32, BF16 or INT8 (``Precision``; `vk_pack_bf16_transposed`, `vk_pack_q8_transposed`).
 final class Linear: @unchecked Sendable {
+    /// The packed weight of one precision.
+    enum Packed {
+        case fp32(OpaquePointer)
+        case bf16(OpaquePointer)
+        case int8(OpaquePointer)
+    }
+
     let inputs: Int
     let outputs: Int
-    let packed: OpaquePointer
+    let packed: Packed
     let bias: FloatBuffer
 
     /// From PyTorch's layout: `weight` is `[outputs][inputs]`; `scale` (LayerScale) multiplies each output.
-    init(pytorchWeight weight: [Float], bias: [Float]?, inputs: Int, outputs: Int, scale: [Float]? = nil) {
+    /// The fp32 weight is not referenced after packing (the caller's array is the only fp32 copy).
+    init(
+        pytorchWeight weight: [Float], bias: [Float]?, inputs: Int, outputs: Int, scale: [Float]? = nil,
+        format: WeightFormat = .fp32
+    ) throws {
         self.inputs = inputs
         self.outputs = outputs
         var scaled = weight
         if let scale { for o in 0..<outputs { for i in 0..<inputs { scaled[o * inputs + i] *= scale[o] } } }
         let b = bias ?? [Float](repeating: 0, count: outputs)
         self.bias = FloatBuffer(scale.map { scale in zip(b, scale).map { $0 * $1 } } ?? b)
-        // vk_pack fails only when memory runs out, like the allocation of `weight` before it.
-        packed = scaled.withUnsafeBufferPointer { vk_pack_transposed($0.baseAddress, inputs, outputs, inputs) }!
+        // The packers fail only when memory runs out (like the allocation of `weight` before them), or for an
+        // unknown kernel name (tests only).
+        packed = try scaled.withUnsafeBufferPointer { w -> Packed in
+            let base = w.baseAddress
+            switch format.precision {
+            case .fp32:
+                return .fp32(vk_pack_transposed(base, inputs, outputs, inputs)!)
+            case .bf16:
+                let p = format.kernel.map { vk_pack_bf16_transposed_with(base, inputs, outputs, inputs, $0) }
+                    ?? vk_pack_bf16_transposed(base, inputs, outputs, inputs)
+                guard let p else { throw ViTError.invalidArgument("BF16 kernel \(format.kernel ?? "") is not available here") }
+                return .bf16(p)
+            case .int8:
+                let p = format.kernel.map { vk_pack_q8_transposed_with(base, inputs, outputs, inputs, $0) }
+                    ?? vk_pack_q8_transposed(base, inputs, outputs, inputs)
+                guard let p else { throw ViTError.invalidArgument("INT8 kernel \(format.kernel ?? "") is not available here") }
+                return .int8(p)
+            }
+        }
     }
 
-    deinit { vk_packed_free(packed) }
+    /// A BF16 layer straight from a BF16 checkpoint's bits (`[outputs][inputs]`), with no fp32 copy of the weight.
+    init(bf16Bits weight: [UInt16], bias: [Float]?, inputs: Int, outputs: Int, kernel: String? = nil) throws {
+        self.inputs = inputs
+        self.outputs = outputs
+        self.bias = FloatBuffer(bias ?? [Float](repeating: 0, count: outputs))
+        let p = weight.withUnsafeBufferPointer { w in
+            kernel.map { vk_pack_bf16_transposed_bits_with(w.baseAddress, inputs, outputs, inputs, $0) }
+                ?? vk_pack_bf16_transposed_bits(w.baseAddress, inputs, outputs, inputs)
+        }
+        guard let p else { throw ViTError.invalidArgument("BF16 kernel \(kernel ?? "") is not available here") }
+        packed = .bf16(p)
+    }
+
+    deinit {
+        switch packed {
+        case .fp32(let p): vk_packed_free(p)
+        case .bf16(let p): vk_packed_bf16_free(p)
+        case .int8(let p): vk_packed_q8_free(p)
+        }
+    }
+
+    /// The precision of the packed weight.
+    var precision: Precision {
+        switch packed {
+        case .fp32: .fp32
+        case .bf16: .bf16
+        case .int8: .int8
+        }
+    }
+
+    /// The micro-kernel the weight was packed for.
+    var kernelName: String {
+        switch packed {
+        case .fp32: String(cString: vk_gemm_kernel_name())
+        case .bf16(let p): String(cString: vk_packed_bf16_kernel(p))
+        case .int8(let p): String(cString: vk_packed_q8_kernel(p))
+        }
+    }
+
+    /// Bytes held by the packed weight (fp32: 4 per element).
+    var packedBytes: Int {
+        switch packed {
+        case .fp32: 4 * inputs * outputs
+        case .bf16(let p): vk_packed_bf16_bytes(p)
+        case .int8(let p): vk_packed_q8_bytes(p)
+        }
+    }
 
     /// `y = x·W + b` (+ `y` when accumulating: the residual connection), then the activation, in one GEMM.
     func callAsFunction(
@@ -27,7 +102,12 @@ final class Linear: @unchecked Sendable {
         activation: ViTArchitecture.Activation? = nil, threads: Int
     ) {
         let act = activation?.kernelCode ?? Int32(VK_ACT_NONE)
-        vk_gemm_packed(rows, x, inputs, packed, y, outputs, bias.base, accumulate ? 1 : 0, act, Int32(threads))
+        let acc: Int32 = accumulate ? 1 : 0
+        switch packed {
+        case .fp32(let p): vk_gemm_packed(rows, x, inputs, p, y, outputs, bias.base, acc, act, Int32(threads))
+        case .bf16(let p): vk_gemm_bf16(rows, x, inputs, p, y, outputs, bias.base, acc, act, Int32(threads))
+        case .int8(let p): vk_gemm_q8(rows, x, inputs, p, y, outputs, bias.base, acc, act, Int32(threads))
+        }
     }
 }
 
@@ -103,23 +183,35 @@ struct ViTWeights {
     let attentionPool: AttentionPoolWeights?
 
     /// Takes every tensor the architecture needs from `store`, checking shapes, then checks nothing is left over.
-    init(architecture a: ViTArchitecture, store: inout TensorStore) throws {
+    ///
+    /// `format` is the precision of the blocks' linear layers and (BF16 only) the patch embedding; the heads, the
+    /// attention pool and everything else stay fp32. BF16 weights of a BF16 checkpoint are packed from their bits.
+    init(architecture a: ViTArchitecture, store: inout TensorStore, format: WeightFormat = .fp32) throws {
         let d = a.embedDim, m = a.mlpDim, p = a.patchSize
         func layerNorm(_ name: String, dim: Int? = nil) throws -> LayerNormParameters {
             LayerNormParameters(
                 weight: FloatBuffer(try store.take("\(name).weight", shape: [dim ?? d])),
                 bias: FloatBuffer(try store.take("\(name).bias", shape: [dim ?? d])))
         }
-        func linear(_ name: String, inputs: Int, outputs: Int, bias: Bool = true, scale: [Float]? = nil) throws -> Linear {
-            Linear(
-                pytorchWeight: try store.take("\(name).weight", shape: [outputs, inputs]),
+        func linear(
+            _ name: String, inputs: Int, outputs: Int, bias: Bool = true, scale: [Float]? = nil, format: WeightFormat = .fp32,
+            shape: [Int]? = nil
+        ) throws -> Linear {
+            if format.precision == .bf16, scale == nil,
+                let bits = try store.takeBF16Bits("\(name).weight", shape: shape ?? [outputs, inputs])
+            {
+                return try Linear(
+                    bf16Bits: bits, bias: bias ? try store.take("\(name).bias", shape: [outputs]) : nil,
+                    inputs: inputs, outputs: outputs, kernel: format.kernel)
+            }
+            return try Linear(
+                pytorchWeight: try store.take("\(name).weight", shape: shape ?? [outputs, inputs]),
                 bias: bias ? try store.take("\(name).bias", shape: [outputs]) : nil,
-                inputs: inputs, outputs: outputs, scale: scale)
+                inputs: inputs, outputs: outputs, scale: scale, format: format)
         }
-        patchEmbedding = Linear(
-            pytorchWeight: try store.take("patch_embed.proj.weight", shape: [d, a.channels, p, p]),
-            bias: a.patchEmbeddingBias ? try store.take("patch_embed.proj.bias", shape: [d]) : nil,
-            inputs: a.channels * p * p, outputs: d)
+        patchEmbedding = try linear(
+            "patch_embed.proj", inputs: a.channels * p * p, outputs: d, bias: a.patchEmbeddingBias,
+            format: format.patchEmbedding, shape: [d, a.channels, p, p])
         classToken = a.classToken ? FloatBuffer(try store.take("cls_token", shape: [1, 1, d])) : nil
         distillationToken = a.distillationToken ? FloatBuffer(try store.take("dist_token", shape: [1, 1, d])) : nil
         registerTokens =
@@ -144,14 +236,14 @@ struct ViTWeights {
             }) : nil
             return BlockWeights(
                 norm1: try layerNorm("\(prefix).norm1"),
-                qkv: try linear("\(prefix).attn.qkv", inputs: d, outputs: 3 * d, bias: a.qkvBias),
+                qkv: try linear("\(prefix).attn.qkv", inputs: d, outputs: 3 * d, bias: a.qkvBias, format: format),
                 relativeBias: bias.map { FloatBuffer($0.matrix) } ?? sharedMatrix, relativeBiasTable: bias?.table ?? shared?.table,
                 attentionNorm: a.attentionNorm ? try layerNorm("\(prefix).attn.norm") : nil,
-                proj: try linear("\(prefix).attn.proj", inputs: d, outputs: d, bias: a.projectionBias, scale: ls1),
+                proj: try linear("\(prefix).attn.proj", inputs: d, outputs: d, bias: a.projectionBias, scale: ls1, format: format),
                 norm2: try layerNorm("\(prefix).norm2"),
-                fc1: try linear("\(prefix).mlp.fc1", inputs: d, outputs: a.fc1Outputs),
+                fc1: try linear("\(prefix).mlp.fc1", inputs: d, outputs: a.fc1Outputs, format: format),
                 mlpNorm: a.mlpNorm ? try layerNorm("\(prefix).mlp.norm", dim: m) : nil,
-                fc2: try linear("\(prefix).mlp.fc2", inputs: m, outputs: d, scale: ls2))
+                fc2: try linear("\(prefix).mlp.fc2", inputs: m, outputs: d, scale: ls2, format: format))
         }
         finalNorm = a.finalNorm ? try layerNorm("norm") : nil
         poolNorm = a.poolNorm ? try layerNorm("fc_norm") : nil
