@@ -1,7 +1,7 @@
 import Foundation
 
 /// Loading a checkpoint: find the files, pick the dialect, build the one internal layout, check every tensor.
-public enum Checkpoint {
+package enum Checkpoint {
     /// The files of a checkpoint given as a folder, or as a `.safetensors` file (or a sharded set's
     /// `model.safetensors.index.json`) with `config.json` beside it.
     struct Files {
@@ -69,7 +69,7 @@ public enum Checkpoint {
     ///   - imageSize: run at this input size instead of the checkpoint's, resampling the position embeddings as the
     ///     checkpoint's library does.
     /// - Throws: ``ViTError`` naming the file and the reason.
-    public static func load(path: String, imageSize: Int? = nil) throws -> (ModelInfo, VisionTransformer) {
+    package static func load(path: String, imageSize: Int? = nil) throws -> (ModelInfo, VisionTransformer) {
         let files = try Files(path: path)
         return try load(
             files: files, config: try JSONObject(contentsOf: files.config), safetensors: try SafeTensorsFile(path: files.weights),
