@@ -28,7 +28,7 @@ private let checkpoints: [(files: Checkpoint.Files, safetensors: SafeTensorsFile
     return loaded
 }()
 
-private let testImage = RGBImage(width: 8, height: 8, pixels: (0..<192).map { UInt8(($0 * 37) & 255) })
+private let testImage = RGBImage(width: 8, height: 8, trustedPixels: (0..<192).map { UInt8(($0 * 37) & 255) })
 
 /// Where the preprocessor config of the current input is written (the Hugging Face dialect reads it by path).
 private let preprocessorPath = NSTemporaryDirectory() + "/vit-fuzz-preprocessor-\(getpid()).json"

@@ -71,7 +71,7 @@ public func fuzzOverlay(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     }
 
     let pixels = (0..<(width * height * 3)).map { UInt8(truncatingIfNeeded: ($0 &* seed) >> 3 ^ $0) }
-    let image = RGBImage(width: width, height: height, pixels: pixels)
+    let image = RGBImage(width: width, height: height, trustedPixels: pixels)
     let cells = gridHeight * gridWidth, mapBytes = max(0, input.count - 24) / 4
     let map: [Float] = (0..<cells).map { i in
         guard mapBytes > 0 else { return Float(i) }
@@ -123,7 +123,7 @@ public func fuzzOverlay(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
 
     if flags & 64 != 0 {
         do {
-            try PNGCodec.writeRGB(RGBImage(width: 0, height: 0, pixels: []), to: outputPath, displayName: "fuzz.png")
+            try PNGCodec.writeRGB(RGBImage(width: 0, height: 0, trustedPixels: []), to: outputPath, displayName: "fuzz.png")
             fatalError("an empty image was written")
         } catch let error as ViTError {
             checkOneLine(error)

@@ -2,36 +2,96 @@ import Foundation
 
 /// One class of a classification result.
 public struct Prediction: Sendable, Equatable, Codable {
+    /// 1 for the most probable class.
     public var rank: Int
+    /// The class's index in the model's output.
     public var index: Int
     public var label: String
+    /// Softmax probability over all classes.
     public var probability: Double
+    /// The raw score before the softmax.
     public var logit: Float
 }
 
 /// The result for one image: every class's logit, the top predictions, and the attention when requested.
 public struct Classification: Sendable {
+    /// One per class, in the model's class order.
     public var logits: [Float]
+    /// The most probable classes, most probable first.
     public var predictions: [Prediction]
     /// Every layer's and head's attention, when requested.
     public var attention: AttentionMaps?
 }
 
-/// The public facade: load a checkpoint once, then classify images, optionally with their attention.
+/// Loads a Vision Transformer checkpoint once, then classifies images, optionally with their attention.
 ///
 /// ```swift
-/// let classifier = try Classifier(modelPath: "weights/fashion-mnist-vit")
-/// let image = try PNGDecoder.read("images/ankle-boot-1.png")
-/// let result = classifier.classify([image], topK: 5)[0]
+/// let classifier = try Classifier(contentsOf: "weights/fashion-mnist-vit")
+/// let result = try classifier.classify(contentsOf: "images/ankle-boot-1.png")
+/// print(result.predictions[0].label, result.predictions[0].probability)
 /// ```
-/// Thread-safe: concurrent calls on one classifier are serialised (each already uses `threads` cores); classifiers
-/// with different thread counts can run at once. The results are the same bits for any thread count and batch.
+/// Thread-safe: concurrent calls on one classifier are serialised (each already uses ``threads`` cores); classifiers
+/// with different options can run at once in one process. The results are the same bits for any thread count and
+/// for any batch an image is part of.
 public final class Classifier: @unchecked Sendable {
-    public let info: ModelInfo
-    public let model: VisionTransformer
+    /// Settings of one classifier; nothing here is process-wide.
+    public struct Options: Sendable {
+        /// Compute threads of every forward pass (`nil`: one per core).
+        public var threads: Int?
+        /// Run at this input size (pixels, square), resampling the position embeddings as the checkpoint's library
+        /// does (`nil`: the checkpoint's own size).
+        public var imageSize: Int?
+        /// The arithmetic of the linear layers (fp32 by default; ``Precision``).
+        public var precision: Precision
+        /// How ``Classifier/classify(contentsOf:topK:attention:)`` reads image files.
+        public var imageReading: ImageReadOptions
+
+        public init(
+            threads: Int? = nil, imageSize: Int? = nil, precision: Precision = .fp32,
+            imageReading: ImageReadOptions = ImageReadOptions()
+        ) {
+            self.threads = threads
+            self.imageSize = imageSize
+            self.precision = precision
+            self.imageReading = imageReading
+        }
+    }
+
+    package let info: ModelInfo
+    package let model: VisionTransformer
     /// Compute threads of every forward pass of this classifier.
     public let threads: Int
+    /// How image files are read by ``classify(contentsOf:topK:attention:)``.
+    public private(set) var imageReading = ImageReadOptions()
     private let lock = NSLock()
+
+    /// Loads a checkpoint: a folder with `model.safetensors` and `config.json` (timm or Hugging Face), a
+    /// `.safetensors` file with `config.json` beside it, or a Hugging Face Hub id `ORG/NAME[@REVISION]`, read from
+    /// (and downloaded into) the cache the Python libraries share.
+    ///
+    /// - Throws: ``ViTError`` naming the file and the reason (missing, broken, wrong shapes, unsupported).
+    public convenience init(contentsOf model: String, options: Options = Options()) throws(ViTError) {
+        if let threads = options.threads, threads < 1 {
+            throw .invalidArgument("the thread count must be at least 1, not \(threads)")
+        }
+        if let size = options.imageSize, size < 1 {
+            throw .invalidArgument("the image size must be at least 1 pixel, not \(size)")
+        }
+        do {
+            try self.init(modelPath: model, imageSize: options.imageSize, threads: options.threads, precision: options.precision)
+        } catch let error as ViTError {
+            throw error
+        } catch {
+            throw .modelNotFound(path: model, reason: "\(error)")
+        }
+        imageReading = options.imageReading
+    }
+
+    /// The model's name (its folder's, or the Hub id).
+    public var modelName: String { info.name }
+
+    /// The class labels, in the model's class order.
+    public var labels: [String] { info.labels }
     private var workspace: Workspace?
 
     /// Loads a checkpoint (see ``Checkpoint/load(path:imageSize:)``).
@@ -39,7 +99,7 @@ public final class Classifier: @unchecked Sendable {
     /// - Parameters:
     ///   - threads: compute threads for this classifier (`nil`: one per core).
     ///   - precision: the arithmetic of the linear layers (``Precision``; default fp32).
-    public init(modelPath: String, imageSize: Int? = nil, threads: Int? = nil, precision: Precision = .fp32) throws {
+    package init(modelPath: String, imageSize: Int? = nil, threads: Int? = nil, precision: Precision = .fp32) throws {
         _ = Compute.prepared
         (info, model) = try Checkpoint.load(path: modelPath, imageSize: imageSize, precision: precision)
         self.threads = max(1, threads ?? Compute.defaultThreads)
@@ -67,21 +127,21 @@ public final class Classifier: @unchecked Sendable {
     }
 
     /// The kernel path every layer runs on: `avx512`, `avx2` or `fallback` (narrowed by `VITCLASSIFY_ISA`).
-    public static var kernelPath: String { Kernels.instructionSet }
+    package static var kernelPath: String { Kernels.instructionSet }
 
     /// The GEMM micro-kernel in use, e.g. `avx2 6x16`.
-    public static var gemmKernel: String { Kernels.gemmKernel }
+    package static var gemmKernel: String { Kernels.gemmKernel }
 
     /// The CPU's model name.
-    public static var cpuModel: String { Kernels.cpuModel }
+    package static var cpuModel: String { Kernels.cpuModel }
 
     /// The model input for an image, `[channels][height][width]`, per the checkpoint's preprocessing.
-    public func preprocess(_ image: RGBImage) -> [Float] {
+    package func preprocess(_ image: RGBImage) -> [Float] {
         info.preprocessing.apply(to: image)
     }
 
     /// Logits for preprocessed inputs (`inputs.count` images, each `[channels][height][width]`).
-    public func logits(preprocessed inputs: [[Float]], attention: Bool = false) -> (
+    package func logits(preprocessed inputs: [[Float]], attention: Bool = false) -> (
         logits: [[Float]], attention: AttentionRecorder?
     ) {
         let a = model.architecture, count = inputs.count
@@ -108,7 +168,23 @@ public final class Classifier: @unchecked Sendable {
         return ((0..<count).map { Array(output[($0 * a.numClasses)..<(($0 + 1) * a.numClasses)]) }, recorder)
     }
 
-    /// Classifies decoded images as one batch.
+    /// Classifies one image.
+    ///
+    /// - Parameters:
+    ///   - topK: how many predictions to return, most probable first (0: every class).
+    ///   - attention: also return every layer's and head's attention probabilities.
+    public func classify(_ image: RGBImage, topK: Int = 5, attention: Bool = false) -> Classification {
+        classify([image], topK: topK, attention: attention)[0]
+    }
+
+    /// Reads a PNG or JPEG file (``imageReading``) and classifies it.
+    ///
+    /// - Throws: ``ViTError`` naming the file and the reason when it cannot be read as an image.
+    public func classify(contentsOf path: String, topK: Int = 5, attention: Bool = false) throws(ViTError) -> Classification {
+        classify(try RGBImage(contentsOf: path, options: imageReading), topK: topK, attention: attention)
+    }
+
+    /// Classifies decoded images as one batch (the result of each is the same bits as classifying it alone).
     ///
     /// - Parameters:
     ///   - topK: how many predictions to return per image, most probable first (0: every class).
@@ -124,7 +200,7 @@ public final class Classifier: @unchecked Sendable {
     }
 
     /// Softmax probabilities and the `topK` most probable classes (0: all), ties broken by class index.
-    public static func rank(_ logits: [Float], labels: [String], topK: Int) -> [Prediction] {
+    package static func rank(_ logits: [Float], labels: [String], topK: Int) -> [Prediction] {
         let maximum = logits.max() ?? 0
         let exps = logits.map { exp(Double($0) - Double(maximum)) }
         let total = exps.reduce(0, +)

@@ -138,7 +138,7 @@ struct Bench: ParsableCommand {
         let image = directory.appendingPathComponent("input.png").path
         var generator = SplitMix(seed: 7)
         let pixels = (0..<(a.imageWidth * a.imageHeight * 3)).map { _ in UInt8(generator.next() * 255) }
-        try PNGEncoder.write(RGBImage(width: a.imageWidth, height: a.imageHeight, pixels: pixels), to: image)
+        try PNGEncoder.write(RGBImage(width: a.imageWidth, height: a.imageHeight, trustedPixels: pixels), to: image)
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         var arguments = [image, "--model", classifier.info.weightsPath, "--format", "json"]
         if let threads = modelArguments.threads { arguments += ["--threads", String(threads)] }

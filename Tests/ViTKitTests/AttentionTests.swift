@@ -115,7 +115,7 @@ struct AttentionTests {
         var pixels = [UInt8](repeating: 0, count: 301 * 217 * 3)
         for i in pixels.indices { pixels[i] = UInt8((i * 7 + i / 903) % 256) }
         let input = directory.appendingPathComponent("input.png").path
-        try PNGEncoder.write(RGBImage(width: 301, height: 217, pixels: pixels), to: input)
+        try PNGEncoder.write(RGBImage(width: 301, height: 217, trustedPixels: pixels), to: input)
         let out = directory.appendingPathComponent("overlay.png").path, heads = directory.appendingPathComponent("heads.png").path
         let command = try Classify.parse([
             input, "--model", overlayModel, "--overlay", out, "--overlay-heads", heads, "--attention-map", "last", "--format",

@@ -58,7 +58,7 @@ struct DefaultModelTests {
         }
 
         func rgb(_ i: Int) -> RGBImage {
-            RGBImage(width: 28, height: 28, pixels: images[i].flatMap { [$0, $0, $0] })
+            RGBImage(width: 28, height: 28, trustedPixels: images[i].flatMap { [$0, $0, $0] })
         }
     }
 

@@ -70,7 +70,7 @@ enum Fixtures {
     /// The reference RGB samples of a fixture image.
     static func referenceImage(_ name: String, key: String? = nil) throws -> RGBImage {
         let info = decoded.tensors[key ?? name]!
-        return RGBImage(width: info.shape[1], height: info.shape[0], pixels: try decoded.bytes(key ?? name))
+        return RGBImage(width: info.shape[1], height: info.shape[0], trustedPixels: try decoded.bytes(key ?? name))
     }
 }
 

@@ -92,7 +92,7 @@ enum JPEGFixtures {
 
     static func reference(_ key: String) throws -> RGBImage {
         let info = try #require(decoded.tensors[key], "no reference \(key)")
-        return RGBImage(width: info.shape[1], height: info.shape[0], pixels: try decoded.bytes(key))
+        return RGBImage(width: info.shape[1], height: info.shape[0], trustedPixels: try decoded.bytes(key))
     }
 }
 
@@ -188,7 +188,7 @@ struct JPEGDecodingTests {
     @Test("the orientations themselves: 8 permutations, each undone by its inverse")
     func orientationAlgebra() {
         var generator = SystemRandomNumberGenerator()
-        let image = RGBImage(width: 5, height: 3, pixels: (0..<45).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let image = RGBImage(width: 5, height: 3, trustedPixels: (0..<45).map { _ in UInt8.random(in: 0...255, using: &generator) })
         let inverse: [ExifOrientation: ExifOrientation] = [
             .up: .up, .upMirrored: .upMirrored, .down: .down, .downMirrored: .downMirrored,
             .leftMirrored: .leftMirrored, .right: .left, .rightMirrored: .rightMirrored, .left: .right,

@@ -21,7 +21,7 @@ struct OverlayWriterTests {
             for i in 0..<buffer.count { buffer[i] = UInt8(truncatingIfNeeded: (i &* 2_654_435_761) >> 13) }
             count = buffer.count
         }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        return RGBImage(width: width, height: height, trustedPixels: pixels)
     }
 
     static let writerSizes: [(Int, Int)] = [
@@ -64,7 +64,7 @@ struct OverlayWriterTests {
         // Through the library: a ViTError with one line, and nothing left behind.
         let empty = directory.appendingPathComponent("empty.png").path
         do {
-            try PNGEncoder.write(RGBImage(width: 0, height: 0, pixels: []), to: empty)
+            try PNGEncoder.write(RGBImage(width: 0, height: 0, trustedPixels: []), to: empty)
             Issue.record("an empty image was written")
         } catch let error as ViTError {
             let text = error.errorDescription ?? ""
@@ -141,7 +141,7 @@ struct OverlayWriterTests {
         // 4×2, reduced to 2×1 by a budget of 2 pixels: each output pixel is the mean of a 2×2 block.
         let image = RGBImage(
             width: 4, height: 2,
-            pixels: [
+            trustedPixels: [
                 0, 10, 20, 2, 12, 22, 100, 0, 255, 101, 1, 255,
                 4, 14, 24, 6, 16, 26, 102, 2, 255, 104, 4, 254,
             ])
@@ -168,7 +168,7 @@ struct OverlayWriterTests {
         var image = Self.pattern(width: width, height: height)
         image = RGBImage(
             width: width, height: height,
-            pixels: image.pixels.enumerated().map { i, v in i / 3 >= 1500 && i / 3 < 3000 ? 200 &+ v / 8 : v / 8 })
+            trustedPixels: image.pixels.enumerated().map { i, v in i / 3 >= 1500 && i / 3 < 3000 ? 200 &+ v / 8 : v / 8 })
         let input = directory.appendingPathComponent("line.png").path
         try PNGEncoder.write(image, to: input)
         let out = directory.appendingPathComponent("overlay.png").path

@@ -67,7 +67,7 @@ public struct AttentionMaps: Sendable {
     /// `[layer][head][query · tokens + key]`.
     public let probabilities: [[[Float]]]
 
-    public init(probabilities: [[[Float]]], architecture a: ViTArchitecture) {
+    package init(probabilities: [[[Float]]], architecture a: ViTArchitecture) {
         self.probabilities = probabilities
         layers = a.depth
         heads = a.heads
@@ -80,7 +80,7 @@ public struct AttentionMaps: Sendable {
 
     /// The class token's attention over all tokens (prefix tokens first) for one layer and head: the row of query 0,
     /// or without a class token the mean of the patch queries' rows. Sums to 1.
-    public func queryRow(layer: Int, head: Int) -> [Float] {
+    package func queryRow(layer: Int, head: Int) -> [Float] {
         let p = probabilities[layer][head], n = tokens
         if hasClassToken { return Array(p[0..<n]) }
         var row = [Double](repeating: 0, count: n)

@@ -1,7 +1,7 @@
 import Foundation
 
 /// An explanation method: which patches (or pixels) made the model give a class its logit.
-public enum ExplanationMethod: String, CaseIterable, Sendable {
+package enum ExplanationMethod: String, CaseIterable, Sendable {
     /// One layer's class-token attention (``AttentionMaps/map(_:heads:fusion:discardRatio:)``; the same for every class).
     case attention
     /// Attention rollout (the same for every class).
@@ -16,31 +16,31 @@ public enum ExplanationMethod: String, CaseIterable, Sendable {
     case inputGradient = "input-gradient"
 
     /// Whether the method needs the backward pass.
-    public var needsGradients: Bool { self != .attention && self != .rollout }
+    package var needsGradients: Bool { self != .attention && self != .rollout }
 }
 
 /// One map for one class.
-public struct Explanation: Sendable, Equatable {
-    public var method: ExplanationMethod
+package struct Explanation: Sendable, Equatable {
+    package var method: ExplanationMethod
     /// The class index the map explains.
-    public var target: Int
-    public var label: String
+    package var target: Int
+    package var label: String
     /// Rows and columns of ``values``: the patch grid, or the model's input size for ``ExplanationMethod/inputGradient``.
-    public var height: Int
-    public var width: Int
+    package var height: Int
+    package var width: Int
     /// The method's raw values (before any display normalisation), row by row.
-    public var values: [Float]
+    package var values: [Float]
 }
 
 /// The settings of the attention-only methods (those of `--attention-map`, `--head`, `--head-fusion`,
 /// `--discard-ratio`); ``ExplanationMethod/gradRollout`` uses the discard ratio too.
-public struct ExplanationSettings: Sendable {
-    public var map: AttentionMapKind
-    public var heads: HeadSelection
-    public var fusion: HeadSelection
-    public var discardRatio: Double
+package struct ExplanationSettings: Sendable {
+    package var map: AttentionMapKind
+    package var heads: HeadSelection
+    package var fusion: HeadSelection
+    package var discardRatio: Double
 
-    public init(map: AttentionMapKind = .last, heads: HeadSelection = .mean, fusion: HeadSelection = .mean, discardRatio: Double = 0) {
+    package init(map: AttentionMapKind = .last, heads: HeadSelection = .mean, fusion: HeadSelection = .mean, discardRatio: Double = 0) {
         self.map = map
         self.heads = heads
         self.fusion = fusion
@@ -169,9 +169,9 @@ enum Explanations {
 }
 
 /// An image's classification with its explanations.
-public struct ExplainedClassification: Sendable {
-    public var classification: Classification
-    public var explanations: [Explanation]
+package struct ExplainedClassification: Sendable {
+    package var classification: Classification
+    package var explanations: [Explanation]
 }
 
 /// Class-specific explanations of a ``Classifier``'s predictions: one forward pass records what the backward pass
@@ -183,14 +183,14 @@ public struct ExplainedClassification: Sendable {
 /// LayerScale, registers, norm_pre; GELU, tanh-GELU, QuickGELU, SiLU): others throw
 /// ``ViTError/invalidArgument(_:)`` ("explanations are not implemented for … yet"). Thread-safe (calls are
 /// serialised).
-public final class Explainer: @unchecked Sendable {
-    public let classifier: Classifier
+package final class Explainer: @unchecked Sendable {
+    package let classifier: Classifier
     let backward: Backward
     private let workspace: Workspace
     private let trace: ForwardTrace
     private let lock = NSLock()
 
-    public init(classifier: Classifier) throws {
+    package init(classifier: Classifier) throws {
         self.classifier = classifier
         let a = classifier.model.architecture
         backward = try Backward(model: classifier.model)
@@ -199,7 +199,7 @@ public final class Explainer: @unchecked Sendable {
     }
 
     /// The class index for `text`: an index `0..<classes`, else a label (exact, then case-insensitive).
-    public func target(_ text: String) throws -> Int {
+    package func target(_ text: String) throws -> Int {
         let labels = classifier.info.labels
         if let i = Int(text) {
             guard i >= 0 && i < labels.count else {
@@ -235,7 +235,7 @@ public final class Explainer: @unchecked Sendable {
     }
 
     /// Classifies one image and explains it with every method for every target (default: the top-1 class).
-    public func explain(
+    package func explain(
         _ image: RGBImage, methods: [ExplanationMethod], targets: [Int]? = nil, topK: Int = 5,
         settings: ExplanationSettings = ExplanationSettings()
     ) throws -> ExplainedClassification {
@@ -243,7 +243,7 @@ public final class Explainer: @unchecked Sendable {
     }
 
     /// The same for a preprocessed input `[channels][height][width]`.
-    public func explain(
+    package func explain(
         preprocessed input: [Float], methods: [ExplanationMethod], targets: [Int]? = nil, topK: Int = 5,
         settings: ExplanationSettings = ExplanationSettings()
     ) throws -> ExplainedClassification {

@@ -1,10 +1,10 @@
 import Foundation
 
 /// Finding the images of a folder, in a deterministic order, or of a list of files.
-public enum ImageFolder {
+package enum ImageFolder {
     /// The extensions a folder walk picks (compared ignoring case); the format itself is told by each file's
     /// signature when it is read.
-    public static let extensions = ["png", "jpg", "jpeg"]
+    package static let extensions = ["png", "jpg", "jpeg"]
 
     static func isImageName(_ name: String) -> Bool {
         guard let dot = name.lastIndex(of: ".") else { return false }
@@ -13,7 +13,7 @@ public enum ImageFolder {
 
     /// Every `*.png`, `*.jpg` and `*.jpeg` (extension case-insensitive) under `directory` — recursively when asked —
     /// as paths `directory/relative`, sorted by the bytes of their UTF-8 paths.
-    public static func imageFiles(in directory: String, recursive: Bool) throws -> [String] {
+    package static func imageFiles(in directory: String, recursive: Bool) throws -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
             throw ViTError.fileUnreadable(path: directory, reason: "no such folder")
@@ -44,12 +44,12 @@ public enum ImageFolder {
 
     /// The paths listed in a file, one per line, in the order given (LF or CRLF line ends; empty lines are skipped);
     /// a path may name any file (its format is told by its signature when it is read).
-    public static func listedFiles(at path: String) throws -> [String] {
+    package static func listedFiles(at path: String) throws -> [String] {
         listedFiles(String(decoding: try FileIO.read(path, limit: 1 << 30), as: UTF8.self))
     }
 
     /// The paths listed in `text` (see ``listedFiles(at:)``).
-    public static func listedFiles(_ text: String) -> [String] {
+    package static func listedFiles(_ text: String) -> [String] {
         // "\r\n" is one Character in Swift: split on any line break (\n, \r\n, \r).
         text.split(omittingEmptySubsequences: true, whereSeparator: \.isNewline).map(String.init)
     }
@@ -57,43 +57,43 @@ public enum ImageFolder {
 
 /// One part of a file list when N processes share the work: `--shard K/N` takes the files at positions
 /// K−1, K−1+N, K−1+2N, … of the sorted list, so N shards classify every file exactly once.
-public struct Shard: Sendable, Equatable {
-    public let index: Int
-    public let count: Int
+package struct Shard: Sendable, Equatable {
+    package let index: Int
+    package let count: Int
 
     /// Parses `K/N` with 1 ≤ K ≤ N.
-    public init?(_ text: String) {
+    package init?(_ text: String) {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let k = Int(parts[0]), let n = Int(parts[1]), n >= 1, k >= 1, k <= n else { return nil }
         index = k
         count = n
     }
 
-    public func select<T>(_ items: [T]) -> [T] {
+    package func select<T>(_ items: [T]) -> [T] {
         items.enumerated().filter { $0.offset % count == index - 1 }.map(\.element)
     }
 }
 
 /// The outcome for one file of a batch run.
-public struct ImageOutcome: Sendable {
-    public let path: String
-    public let result: Result<Classification, ViTError>
+package struct ImageOutcome: Sendable {
+    package let path: String
+    package let result: Result<Classification, ViTError>
     /// The decoded image, kept only when the run was asked to keep images (for overlays).
-    public let image: RGBImage?
+    package let image: RGBImage?
 }
 
 /// Classifies a list of files in batches: the next batch is decoded and preprocessed on a background thread while
 /// the current one runs through the network; results are handed over batch by batch, in file order. At most two
 /// batches of images are in memory at any time, whatever the number of files.
-public final class BatchRunner: @unchecked Sendable {
-    public let classifier: Classifier
-    public let batchSize: Int
-    public let readOptions: ImageReadOptions
-    public let topK: Int
-    public let attention: Bool
-    public let keepImages: Bool
+package final class BatchRunner: @unchecked Sendable {
+    package let classifier: Classifier
+    package let batchSize: Int
+    package let readOptions: ImageReadOptions
+    package let topK: Int
+    package let attention: Bool
+    package let keepImages: Bool
 
-    public init(
+    package init(
         classifier: Classifier, batchSize: Int, readOptions: ImageReadOptions, topK: Int, attention: Bool = false,
         keepImages: Bool = false
     ) {
@@ -113,7 +113,7 @@ public final class BatchRunner: @unchecked Sendable {
 
     /// Runs every path and calls `handle` with each batch's outcomes, in order. `shouldStop` is checked between
     /// batches (to finish cleanly on Ctrl-C).
-    public func run(
+    package func run(
         _ paths: [String], shouldStop: @escaping @Sendable () -> Bool = { false }, handle: ([ImageOutcome]) throws -> Void
     ) throws {
         let batches = stride(from: 0, to: paths.count, by: batchSize).map { Array(paths[$0..<min($0 + batchSize, paths.count)]) }

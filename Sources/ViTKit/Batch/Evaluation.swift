@@ -1,38 +1,38 @@
 import Foundation
 
 /// Accuracy of a model on an ImageFolder-layout dataset (one subfolder per class).
-public struct Evaluation: Sendable {
-    public struct ClassResult: Sendable {
-        public let label: String
-        public let index: Int
-        public let folder: String
-        public let images: Int
-        public let correct: Int
-        public var accuracy: Double { images > 0 ? Double(correct) / Double(images) : 0 }
+package struct Evaluation: Sendable {
+    package struct ClassResult: Sendable {
+        package let label: String
+        package let index: Int
+        package let folder: String
+        package let images: Int
+        package let correct: Int
+        package var accuracy: Double { images > 0 ? Double(correct) / Double(images) : 0 }
     }
 
-    public let labels: [String]
+    package let labels: [String]
     /// Images classified (files that could not be read are not counted; see ``failed``).
-    public private(set) var images = 0
-    public private(set) var top1Correct = 0
-    public private(set) var top5Correct = 0
-    public private(set) var failed = 0
+    package private(set) var images = 0
+    package private(set) var top1Correct = 0
+    package private(set) var top5Correct = 0
+    package private(set) var failed = 0
     /// `confusion[true][predicted]`, over the model's classes.
-    public private(set) var confusion: [[Int]]
+    package private(set) var confusion: [[Int]]
     private var perClassImages: [Int]
     private var perClassCorrect: [Int]
 
-    public init(labels: [String]) {
+    package init(labels: [String]) {
         self.labels = labels
         confusion = Array(repeating: Array(repeating: 0, count: labels.count), count: labels.count)
         perClassImages = Array(repeating: 0, count: labels.count)
         perClassCorrect = Array(repeating: 0, count: labels.count)
     }
 
-    public var top1: Double { images > 0 ? Double(top1Correct) / Double(images) : 0 }
-    public var top5: Double { images > 0 ? Double(top5Correct) / Double(images) : 0 }
+    package var top1: Double { images > 0 ? Double(top1Correct) / Double(images) : 0 }
+    package var top5: Double { images > 0 ? Double(top5Correct) / Double(images) : 0 }
 
-    public mutating func add(trueIndex: Int, logits: [Float]) {
+    package mutating func add(trueIndex: Int, logits: [Float]) {
         let ranked = Classifier.rank(logits, labels: labels, topK: 5)
         images += 1
         perClassImages[trueIndex] += 1
@@ -44,9 +44,9 @@ public struct Evaluation: Sendable {
         if ranked.contains(where: { $0.index == trueIndex }) { top5Correct += 1 }
     }
 
-    public mutating func addFailure() { failed += 1 }
+    package mutating func addFailure() { failed += 1 }
 
-    public func perClass(folders: [Int: String]) -> [ClassResult] {
+    package func perClass(folders: [Int: String]) -> [ClassResult] {
         folders.keys.sorted().map { i in
             ClassResult(label: labels[i], index: i, folder: folders[i]!, images: perClassImages[i], correct: perClassCorrect[i])
         }
@@ -54,12 +54,12 @@ public struct Evaluation: Sendable {
 
     /// A class name or folder name reduced to lowercase letters and digits, so that `t-shirt_top`,
     /// `T-shirt/top` and `TShirt Top` match.
-    public static func normalise(_ name: String) -> String {
+    package static func normalise(_ name: String) -> String {
         String(name.lowercased().unicodeScalars.filter { CharacterSet.alphanumerics.contains($0) }.map(Character.init))
     }
 
     /// Matches each subfolder of `directory` to a label; any unmatched folder is an error listing the labels.
-    public static func classFolders(in directory: String, labels: [String]) throws -> [(folder: String, index: Int)] {
+    package static func classFolders(in directory: String, labels: [String]) throws -> [(folder: String, index: Int)] {
         let entries: [String]
         do {
             entries = try FileManager.default.contentsOfDirectory(atPath: directory).sorted()

@@ -1,7 +1,7 @@
 import Foundation
 
 /// Loading a checkpoint: find the files, pick the dialect, build the one internal layout, check every tensor.
-public enum Checkpoint {
+package enum Checkpoint {
     /// The files of a checkpoint given as a folder, or as a `.safetensors` file (or a sharded set's
     /// `model.safetensors.index.json`) with `config.json` beside it.
     struct Files {
@@ -70,7 +70,7 @@ public enum Checkpoint {
     ///     checkpoint's library does.
     ///   - precision: the arithmetic of the linear layers (``Precision``; default fp32).
     /// - Throws: ``ViTError`` naming the file and the reason.
-    public static func load(path: String, imageSize: Int? = nil, precision: Precision = .fp32) throws -> (ModelInfo, VisionTransformer) {
+    package static func load(path: String, imageSize: Int? = nil, precision: Precision = .fp32) throws -> (ModelInfo, VisionTransformer) {
         try load(path: path, imageSize: imageSize, format: WeightFormat(precision: precision))
     }
 

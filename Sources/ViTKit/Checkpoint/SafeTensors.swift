@@ -6,8 +6,8 @@ import Foundation
 /// Layout: an 8-byte little-endian header length `n`, `n` bytes of JSON mapping each tensor name to
 /// `{"dtype", "shape", "data_offsets": [begin, end]}` (offsets relative to the end of the header), then the data.
 /// Every offset, shape and byte count is checked, with overflow-checked arithmetic, before any tensor is read.
-public final class SafeTensorsFile: @unchecked Sendable {
-    public enum DType: String, Sendable {
+package final class SafeTensorsFile: @unchecked Sendable {
+    package enum DType: String, Sendable {
         case f32 = "F32", f16 = "F16", bf16 = "BF16", f64 = "F64", u8 = "U8", i64 = "I64"
 
         var byteSize: Int {
@@ -20,30 +20,30 @@ public final class SafeTensorsFile: @unchecked Sendable {
         }
     }
 
-    public struct TensorInfo: Sendable, Equatable {
-        public let name: String
-        public let dtype: DType
-        public let shape: [Int]
+    package struct TensorInfo: Sendable, Equatable {
+        package let name: String
+        package let dtype: DType
+        package let shape: [Int]
         /// Byte range inside the data section.
         let begin: Int
         let end: Int
         /// Which file of a sharded set holds the tensor (0 for a single file).
         var shard = 0
-        public var elementCount: Int { shape.reduce(1, *) }
+        package var elementCount: Int { shape.reduce(1, *) }
     }
 
     /// Headers above this size are refused before they are read.
-    public static let maxHeaderBytes = 100 * 1024 * 1024
+    package static let maxHeaderBytes = 100 * 1024 * 1024
 
     /// The file, or the index of a sharded set.
-    public let path: String
-    public let tensors: [String: TensorInfo]
-    public let metadata: [String: String]
+    package let path: String
+    package let tensors: [String: TensorInfo]
+    package let metadata: [String: String]
     /// Each file's mapping and where its data section starts.
     private let shards: [(file: MappedFile, dataStart: Int)]
 
     /// Opens a `.safetensors` file, or every shard a `….safetensors.index.json` names.
-    public convenience init(path: String) throws {
+    package convenience init(path: String) throws {
         if path.hasSuffix(".index.json") {
             try self.init(indexPath: path)
         } else {
@@ -207,7 +207,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// The tensor's values converted to Float (F32 copied, F16/BF16/F64 converted).
-    public func floats(_ name: String) throws -> [Float] {
+    package func floats(_ name: String) throws -> [Float] {
         guard let info = tensors[name] else { throw ViTError.missingWeight(path: path, key: name) }
         return floats(info)
     }
@@ -276,7 +276,7 @@ public final class SafeTensorsFile: @unchecked Sendable {
     }
 
     /// Raw bytes of a U8 tensor (used for test fixtures).
-    public func bytes(_ name: String) throws -> [UInt8] {
+    package func bytes(_ name: String) throws -> [UInt8] {
         guard let info = tensors[name] else { throw ViTError.missingWeight(path: path, key: name) }
         return [UInt8](bytes(of: info))
     }

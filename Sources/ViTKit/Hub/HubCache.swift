@@ -21,21 +21,21 @@ import Foundation
 /// A snapshot entry appears only after its blob is complete and checked, so whatever a snapshot folder holds is
 /// usable. vitclassify resumes a cut download from `blobs/<etag>.incomplete` (written only under the lock);
 /// `huggingface_hub` 2.4.0 writes its own `blobs/<etag>.<random>.incomplete` files and never touches ours.
-public struct HubCache: Sendable {
-    public let root: String
+package struct HubCache: Sendable {
+    package let root: String
 
-    public init(root: String) { self.root = root }
+    package init(root: String) { self.root = root }
 
     /// `models--ORG--NAME`, as `huggingface_hub.file_download.repo_folder_name`.
     static func folderName(_ repository: String) -> String {
         (["models"] + repository.split(separator: "/").map(String.init)).joined(separator: "--")
     }
 
-    public func repositoryFolder(_ repository: String) -> String { root + "/" + Self.folderName(repository) }
+    package func repositoryFolder(_ repository: String) -> String { root + "/" + Self.folderName(repository) }
 
     func blobPath(_ repository: String, etag: String) -> String { repositoryFolder(repository) + "/blobs/" + etag }
 
-    public func snapshotFolder(_ repository: String, commit: String) -> String {
+    package func snapshotFolder(_ repository: String, commit: String) -> String {
         repositoryFolder(repository) + "/snapshots/" + commit
     }
 
@@ -79,7 +79,7 @@ public struct HubCache: Sendable {
     }
 
     /// The folder name of a snapshot, `ORG/NAME` when `folder` is `…/models--ORG--NAME/snapshots/<commit>`.
-    public static func repository(ofSnapshotFolder folder: String) -> String? {
+    package static func repository(ofSnapshotFolder folder: String) -> String? {
         let parts = URL(fileURLWithPath: folder).standardizedFileURL.pathComponents
         guard parts.count >= 3, parts[parts.count - 2] == "snapshots", HubModelID.isCommitHash(parts[parts.count - 1])
         else { return nil }

@@ -17,13 +17,13 @@ import Foundation
 /// - A revision that is a commit hash whose snapshot is complete is used without any request.
 /// - When the Hub cannot be reached (or answers with an error other than "no such file/revision"), the snapshot the
 ///   revision last resolved to is used, with a warning.
-public final class HubClient: Sendable {
-    public let settings: HubSettings
-    public let cache: HubCache
+package final class HubClient: Sendable {
+    package let settings: HubSettings
+    package let cache: HubCache
     private let events: @Sendable (HubEvent) -> Void
     private let downloader: HubDownloader
 
-    public init(settings: HubSettings = HubSettings(), events: @escaping @Sendable (HubEvent) -> Void = { _ in }) {
+    package init(settings: HubSettings = HubSettings(), events: @escaping @Sendable (HubEvent) -> Void = { _ in }) {
         self.settings = settings
         self.cache = HubCache(root: settings.cacheDirectory)
         self.events = events
@@ -34,7 +34,7 @@ public final class HubClient: Sendable {
     ///
     /// - Throws: ``ViTError/hub(model:file:reason:)`` naming the model, the file and the reason (HTTP status,
     ///   offline and not cached, checksum mismatch, only pickled weights, …), never the token.
-    public func snapshot(for id: HubModelID) throws -> String {
+    package func snapshot(for id: HubModelID) throws -> String {
         do {
             return try resolve(id)
         } catch let failure as HubFailure {

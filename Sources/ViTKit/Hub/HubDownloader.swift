@@ -7,7 +7,7 @@ import Foundation
 #endif
 
 /// Something worth telling the user while a model is fetched.
-public enum HubEvent: Sendable {
+package enum HubEvent: Sendable {
     /// A file's download starts (or resumes at `resumingAt` bytes); `total` is its size when the Hub says it.
     case downloadStarted(model: String, file: String, total: Int?, resumingAt: Int)
     /// Bytes of the file on disk so far.

@@ -7,20 +7,20 @@ import Foundation
 /// each starting and ending with a letter, digit or `_`, no `--` or `..`, not ending in `.git`. Revisions (branch,
 /// tag, commit, `refs/pr/N`) and file names are checked so that neither can leave the cache folder: no empty, `.` or
 /// `..` segment, no leading `/`, no backslash or control character.
-public struct HubModelID: Sendable, Equatable, CustomStringConvertible {
+package struct HubModelID: Sendable, Equatable, CustomStringConvertible {
     /// `ORG/NAME`.
-    public let repository: String
+    package let repository: String
     /// A branch, tag or commit hash; `main` unless given.
-    public let revision: String
+    package let revision: String
 
-    public static let defaultRevision = "main"
+    package static let defaultRevision = "main"
 
-    public var description: String { revision == Self.defaultRevision ? repository : "\(repository)@\(revision)" }
+    package var description: String { revision == Self.defaultRevision ? repository : "\(repository)@\(revision)" }
 
     /// Whether the revision is a full commit hash (then the cache can answer without asking the Hub).
-    public var revisionIsCommit: Bool { Self.isCommitHash(revision) }
+    package var revisionIsCommit: Bool { Self.isCommitHash(revision) }
 
-    public init(repository: String, revision: String = HubModelID.defaultRevision) throws {
+    package init(repository: String, revision: String = HubModelID.defaultRevision) throws {
         try Self.validateRepository(repository)
         try Self.validateRevision(revision)
         self.repository = repository
@@ -30,7 +30,7 @@ public struct HubModelID: Sendable, Equatable, CustomStringConvertible {
     /// Parses `ORG/NAME`, `ORG/NAME@REVISION`, or the same after `hf-hub:`.
     ///
     /// - Throws: ``ViTError/invalidArgument(_:)`` naming what is wrong with the id.
-    public init(parsing text: String) throws {
+    package init(parsing text: String) throws {
         var rest = Substring(text)
         if rest.hasPrefix(Self.timmPrefix) { rest = rest.dropFirst(Self.timmPrefix.count) }
         var revision = Self.defaultRevision
@@ -46,11 +46,11 @@ public struct HubModelID: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// timm's prefix for Hub models: `timm.create_model("hf-hub:timm/vit_base_patch16_224.augreg2_in21k_ft_in1k")`.
-    public static let timmPrefix = "hf-hub:"
+    package static let timmPrefix = "hf-hub:"
 
     /// Whether a `--model` value that is not an existing path is meant as a Hub id: `hf-hub:…`, or exactly one `/`
     /// between two non-empty parts, not starting like a path (`/`, `.`, `~`) and not naming a file by its extension.
-    public static func looksLikeID(_ text: String) -> Bool {
+    package static func looksLikeID(_ text: String) -> Bool {
         if text.hasPrefix(timmPrefix) { return true }
         let name = text.split(separator: "@", maxSplits: 1).first.map(String.init) ?? text
         let parts = name.split(separator: "/", omittingEmptySubsequences: false)

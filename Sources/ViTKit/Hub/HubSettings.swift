@@ -2,25 +2,25 @@ import Foundation
 
 /// Where and how to reach the Hub, read from the same environment variables as `huggingface_hub` (checked against
 /// its 2.4.0 `constants.py`).
-public struct HubSettings: Sendable {
+package struct HubSettings: Sendable {
     /// `$HF_ENDPOINT` (a mirror), default `https://huggingface.co`; without a trailing `/`.
-    public var endpoint: String
+    package var endpoint: String
     /// The cache root: `$HF_HUB_CACHE`, else `$HUGGINGFACE_HUB_CACHE`, else `$HF_HOME/hub`, else
     /// `$XDG_CACHE_HOME/huggingface/hub`, else `~/.cache/huggingface/hub`.
-    public var cacheDirectory: String
+    package var cacheDirectory: String
     /// `$HF_TOKEN` (or the older `$HUGGING_FACE_HUB_TOKEN`): sent as a bearer token to the endpoint only.
-    public var token: String?
+    package var token: String?
     /// `$HF_HUB_OFFLINE` (or `$TRANSFORMERS_OFFLINE`) is 1/ON/YES/TRUE: never touch the network.
-    public var offline: Bool
+    package var offline: Bool
     /// Seconds to wait for the metadata (HEAD) answer: `$HF_HUB_ETAG_TIMEOUT`, default 10.
-    public var metadataTimeout: TimeInterval
+    package var metadataTimeout: TimeInterval
     /// Seconds without data before a download is given up (then retried from where it stopped):
     /// `$HF_HUB_DOWNLOAD_TIMEOUT`, default 10.
-    public var downloadTimeout: TimeInterval
+    package var downloadTimeout: TimeInterval
 
-    public static let defaultEndpoint = "https://huggingface.co"
+    package static let defaultEndpoint = "https://huggingface.co"
 
-    public init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+    package init(environment: [String: String] = ProcessInfo.processInfo.environment) {
         func value(_ name: String) -> String? {
             guard let text = environment[name], !text.isEmpty else { return nil }
             return text

@@ -5,7 +5,7 @@ import Foundation
 /// Hugging Face transformers' `load_image` applies it (`ImageOps.exif_transpose`); timm's `inference.py` does not.
 /// ``ImageDecoder`` applies it unless ``ImageReadOptions/applyExifOrientation`` is false
 /// (`--ignore-exif-orientation`).
-public enum ExifOrientation: Int, Sendable, CaseIterable {
+package enum ExifOrientation: Int, Sendable, CaseIterable {
     /// 1: as stored.
     case up = 1
     /// 2: mirrored left to right (Pillow `FLIP_LEFT_RIGHT`).
@@ -24,12 +24,12 @@ public enum ExifOrientation: Int, Sendable, CaseIterable {
     case left = 8
 
     /// Whether width and height swap.
-    public var swapsSides: Bool { rawValue >= 5 }
+    package var swapsSides: Bool { rawValue >= 5 }
 
     /// `image` as a viewer shows it: the same pixels as Pillow's `exif_transpose` (a pure permutation).
     ///
     /// - Complexity: O(pixels).
-    public func apply(to image: RGBImage) -> RGBImage {
+    package func apply(to image: RGBImage) -> RGBImage {
         if self == .up { return image }
         let w = image.width, h = image.height
         let (outWidth, outHeight) = swapsSides ? (h, w) : (w, h)
@@ -70,7 +70,7 @@ public enum ExifOrientation: Int, Sendable, CaseIterable {
             }
             initialized = count
         }
-        return RGBImage(width: outWidth, height: outHeight, pixels: pixels)
+        return RGBImage(width: outWidth, height: outHeight, trustedPixels: pixels)
     }
 }
 

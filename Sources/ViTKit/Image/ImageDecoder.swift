@@ -1,7 +1,7 @@
 import Foundation
 
 /// The image formats ViTKit reads.
-public enum ImageFormat: String, Sendable, CaseIterable {
+package enum ImageFormat: String, Sendable, CaseIterable {
     case png = "PNG"
     case jpeg = "JPEG"
 
@@ -9,7 +9,7 @@ public enum ImageFormat: String, Sendable, CaseIterable {
     ///
     /// PNG: starts with `\x89PNG` (the rest of the 8-byte signature is checked by the PNG decoder, which explains a
     /// damaged one). JPEG: starts with the SOI marker `FF D8`.
-    public static func detect(_ data: Data) -> ImageFormat? {
+    package static func detect(_ data: Data) -> ImageFormat? {
         let head = [UInt8](data.prefix(4))
         if head.starts(with: [0x89, 0x50, 0x4E, 0x47]) { return .png }
         if head.starts(with: [0xFF, 0xD8]) { return .jpeg }
@@ -44,20 +44,20 @@ public enum ImageFormat: String, Sendable, CaseIterable {
 ///
 /// ### See Also
 /// - ``PNGDecoder``, ``JPEGDecoder``: one format only.
-public enum ImageDecoder {
+package enum ImageDecoder {
     /// Image files larger than this are refused before they are read.
-    public static let maxFileBytes = 1 << 30
+    package static let maxFileBytes = 1 << 30
 
     /// Decodes the PNG or JPEG at `path` to 8-bit RGB.
     ///
     /// - Throws: ``ViTError`` naming the file: unreadable, unknown format (the message lists the supported ones),
     ///   not a readable PNG/JPEG (truncated, corrupt, ...), too many pixels.
-    public static func read(_ path: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
+    package static func read(_ path: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
         try decode(try FileIO.read(path, limit: maxFileBytes), name: path, options: options)
     }
 
     /// Decodes PNG or JPEG bytes held in memory; `name` is used in error messages.
-    public static func decode(_ data: Data, name: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
+    package static func decode(_ data: Data, name: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
         switch ImageFormat.detect(data) {
         case .png: return try PNGDecoder.decode(data, name: name, options: options)
         case .jpeg: return try JPEGDecoder.decode(data, name: name, options: options)
@@ -72,17 +72,17 @@ public enum ImageDecoder {
 
 /// Reads JPEG files into ``RGBImage``s with libjpeg-turbo (see `Sources/JPEGIO`), as Pillow's
 /// `Image.open(path).convert("RGB")` does, then applies the EXIF orientation unless told not to.
-public enum JPEGDecoder {
+package enum JPEGDecoder {
     /// Decodes the JPEG at `path` to 8-bit RGB.
     ///
     /// - Throws: ``ViTError`` naming the file: unreadable, not a readable JPEG (truncated, corrupt, unsupported),
     ///   too many pixels (checked against the frame header before decoding).
-    public static func read(_ path: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
+    package static func read(_ path: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
         try decode(try FileIO.read(path, limit: ImageDecoder.maxFileBytes), name: path, options: options)
     }
 
     /// Decodes JPEG bytes held in memory; `name` is used in error messages.
-    public static func decode(_ data: Data, name: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
+    package static func decode(_ data: Data, name: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
         let image = try JPEGCodec.decode(data, name: name, maxPixels: options.maxPixels).0
         guard options.applyExifOrientation, let orientation = OrientationMetadata.inJPEG(data) else { return image }
         return orientation.apply(to: image)

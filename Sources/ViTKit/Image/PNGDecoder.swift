@@ -1,20 +1,20 @@
 import Foundation
 
 /// Reads PNG files into ``RGBImage``s with libpng (see `Sources/PNGIO`).
-public enum PNGDecoder {
+package enum PNGDecoder {
     /// PNG files larger than this are refused before they are read.
-    public static let maxFileBytes = 1 << 30
+    package static let maxFileBytes = 1 << 30
 
     /// Decodes the PNG at `path` to 8-bit RGB: the stored samples, no gamma or colour-profile conversion, turned as
     /// an `eXIf` chunk's orientation says (as Pillow's `exif_transpose`) unless `options.applyExifOrientation` is false.
     ///
     /// - Throws: ``ViTError`` naming the file: unreadable, not a PNG, truncated, bad CRC, too many pixels, ...
-    public static func read(_ path: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
+    package static func read(_ path: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
         try decode(try FileIO.read(path, limit: maxFileBytes), name: path, options: options)
     }
 
     /// Decodes PNG bytes held in memory; `name` is used in error messages.
-    public static func decode(_ data: Data, name: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
+    package static func decode(_ data: Data, name: String, options: ImageReadOptions = ImageReadOptions()) throws -> RGBImage {
         let image = try PNGCodec.decode(data, name: name, options: options).0
         guard options.applyExifOrientation, let orientation = OrientationMetadata.inPNG(data) else { return image }
         return orientation.apply(to: image)
@@ -22,13 +22,13 @@ public enum PNGDecoder {
 }
 
 /// Writes ``RGBImage``s as 8-bit RGB PNG files with libpng.
-public enum PNGEncoder {
+package enum PNGEncoder {
     /// Writes `image` to `path` atomically (temporary file in the same folder, then rename).
     ///
     /// - Parameters:
     ///   - overwrite: replace an existing file (otherwise an existing file is an error and stays as it was).
     ///   - protected: files that must never be replaced, such as the input image.
-    public static func write(_ image: RGBImage, to path: String, overwrite: Bool = false, protected: [String] = []) throws {
+    package static func write(_ image: RGBImage, to path: String, overwrite: Bool = false, protected: [String] = []) throws {
         try FileIO.writeAtomically(path, overwrite: overwrite, protected: protected) { temporary in
             try PNGCodec.writeRGB(image, to: temporary, displayName: path)
         }

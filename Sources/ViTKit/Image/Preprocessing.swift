@@ -5,8 +5,8 @@ import Foundation
 /// Decoded from whichever configuration the checkpoint has (timm `pretrained_cfg`, Hugging Face
 /// `preprocessor_config.json`) and applied by ``apply(to:)``. The same value maps attention maps back onto the
 /// original image through ``geometry(width:height:)``.
-public struct Preprocessing: Sendable, Equatable {
-    public enum Resize: Sendable, Equatable {
+package struct Preprocessing: Sendable, Equatable {
+    package enum Resize: Sendable, Equatable {
         /// Scale so the shorter side is `size`, the longer side `Int(size · long / short)` (torchvision `Resize(int)`,
         /// timm's eval transform).
         case shorterSide(Int)
@@ -15,29 +15,29 @@ public struct Preprocessing: Sendable, Equatable {
     }
 
     /// How a centre crop's offset is rounded when the margin is odd.
-    public enum CropRounding: String, Sendable {
+    package enum CropRounding: String, Sendable {
         /// `int(round((H - h) / 2))` with Python's round-half-to-even (torchvision `CenterCrop`).
         case roundHalfEven
         /// `(H - h) // 2` (Hugging Face `center_crop`).
         case floor
     }
 
-    public var resize: Resize
-    public var filter: ResampleFilter
+    package var resize: Resize
+    package var filter: ResampleFilter
     /// Centre crop to the model's input size after resizing; `nil` when the resize already gives the input size.
-    public var crop: (height: Int, width: Int)?
-    public var cropRounding: CropRounding
-    public var rescale: Float
-    public var mean: [Float]
-    public var std: [Float]
+    package var crop: (height: Int, width: Int)?
+    package var cropRounding: CropRounding
+    package var rescale: Float
+    package var mean: [Float]
+    package var std: [Float]
     /// timm's `crop_pct`, when the resize was derived from it (kept so another input size can be derived alike).
-    public var cropPct: Double?
+    package var cropPct: Double?
 
     /// timm's eval transform (`timm.data.create_transform` with `is_training=False`).
     ///
     /// `center`: shorter side to `floor(S / crop_pct)`, then a centre crop S×S (torchvision rounding).
     /// `squash`: resize to `floor(S / crop_pct)` square, ignoring the aspect ratio, then the centre crop.
-    public static func timm(
+    package static func timm(
         inputHeight: Int, inputWidth: Int, cropPct: Double, squash: Bool, filter: ResampleFilter, mean: [Float], std: [Float]
     ) -> Preprocessing {
         let scaleHeight = Int((Double(inputHeight) / cropPct).rounded(.down))
@@ -57,7 +57,7 @@ public struct Preprocessing: Sendable, Equatable {
     }
 
     /// The same recipe for a square input of `size` (for `--image-size`).
-    public func scaled(toInput size: Int) -> Preprocessing {
+    package func scaled(toInput size: Int) -> Preprocessing {
         var p = self
         if let cropPct {
             let squash: Bool
@@ -78,7 +78,7 @@ public struct Preprocessing: Sendable, Equatable {
     }
 
     /// A one-line description for `inspect`.
-    public var summary: String {
+    package var summary: String {
         var parts: [String] = []
         switch resize {
         case .shorterSide(let s): parts.append("resize shorter side to \(s)")
@@ -92,7 +92,7 @@ public struct Preprocessing: Sendable, Equatable {
         return parts.joined(separator: ", ")
     }
 
-    public init(
+    package init(
         resize: Resize, filter: ResampleFilter, crop: (height: Int, width: Int)?, cropRounding: CropRounding,
         rescale: Float = 1 / 255, mean: [Float], std: [Float]
     ) {
@@ -105,26 +105,26 @@ public struct Preprocessing: Sendable, Equatable {
         self.std = std
     }
 
-    public static func == (a: Preprocessing, b: Preprocessing) -> Bool {
+    package static func == (a: Preprocessing, b: Preprocessing) -> Bool {
         a.resize == b.resize && a.filter == b.filter && a.crop?.height == b.crop?.height
             && a.crop?.width == b.crop?.width && a.cropRounding == b.cropRounding && a.rescale == b.rescale
             && a.mean == b.mean && a.std == b.std && a.cropPct == b.cropPct
     }
 
     /// Where the model's input comes from in an image of a given size.
-    public struct Geometry: Sendable, Equatable {
+    package struct Geometry: Sendable, Equatable {
         /// The size the image is resized to.
-        public var resizedWidth: Int
-        public var resizedHeight: Int
+        package var resizedWidth: Int
+        package var resizedHeight: Int
         /// The crop's top-left corner in the resized image (negative when the crop pads).
-        public var cropLeft: Int
-        public var cropTop: Int
+        package var cropLeft: Int
+        package var cropTop: Int
         /// The model's input size.
-        public var outputWidth: Int
-        public var outputHeight: Int
+        package var outputWidth: Int
+        package var outputHeight: Int
     }
 
-    public func geometry(width: Int, height: Int) -> Geometry {
+    package func geometry(width: Int, height: Int) -> Geometry {
         let (resizedWidth, resizedHeight): (Int, Int)
         switch resize {
         case .shorterSide(let size):
@@ -156,7 +156,7 @@ public struct Preprocessing: Sendable, Equatable {
     }
 
     /// The model input for `image`: `[3][height][width]` floats (channel-major), normalised.
-    public func apply(to image: RGBImage) -> [Float] {
+    package func apply(to image: RGBImage) -> [Float] {
         let g = geometry(width: image.width, height: image.height)
         let resized = Resample.resize(image, width: g.resizedWidth, height: g.resizedHeight, filter: filter)
         let plane = g.outputWidth * g.outputHeight

@@ -1,11 +1,41 @@
 /// An 8-bit RGB image: `height` rows of `width` pixels, 3 interleaved samples each, top row first.
+///
+/// Read one from a PNG or JPEG file with ``init(contentsOf:options:)``, or wrap pixels you already have with
+/// ``init(width:height:pixels:)``.
 public struct RGBImage: Sendable, Equatable {
     public let width: Int
     public let height: Int
-    /// `width * height * 3` samples.
+    /// `width * height * 3` samples: R, G, B of the top-left pixel, then the rest of the top row, then the next row.
     public let pixels: [UInt8]
 
-    public init(width: Int, height: Int, pixels: [UInt8]) {
+    /// Wraps interleaved RGB samples.
+    ///
+    /// - Throws: ``ViTError/invalidArgument(_:)`` when `pixels.count` is not `width * height * 3`.
+    public init(width: Int, height: Int, pixels: [UInt8]) throws(ViTError) {
+        guard width >= 0, height >= 0, width.multipliedReportingOverflow(by: height).overflow == false,
+            pixels.count == width * height * 3
+        else {
+            throw .invalidArgument("an RGB image of \(width)×\(height) pixels needs \(width)×\(height)×3 samples, not \(pixels.count)")
+        }
+        self.init(width: width, height: height, trustedPixels: pixels)
+    }
+
+    /// Reads a PNG or JPEG file (told by its signature, not its name), turned as its EXIF orientation says unless
+    /// `options` say otherwise.
+    ///
+    /// - Throws: ``ViTError`` naming the file and the reason: unreadable, not an image, truncated, too large.
+    public init(contentsOf path: String, options: ImageReadOptions = ImageReadOptions()) throws(ViTError) {
+        do {
+            self = try ImageDecoder.read(path, options: options)
+        } catch let error as ViTError {
+            throw error
+        } catch {
+            throw .fileUnreadable(path: path, reason: "\(error)")
+        }
+    }
+
+    /// For samples whose count is right by construction (decoders, resampling, rendering).
+    package init(width: Int, height: Int, trustedPixels pixels: [UInt8]) {
         precondition(width >= 0 && height >= 0 && pixels.count == width * height * 3, "pixel count mismatch")
         self.width = width
         self.height = height
@@ -13,7 +43,7 @@ public struct RGBImage: Sendable, Equatable {
     }
 
     /// The three samples of the pixel at column `x`, row `y`.
-    public subscript(x: Int, y: Int) -> (r: UInt8, g: UInt8, b: UInt8) {
+    package subscript(x: Int, y: Int) -> (r: UInt8, g: UInt8, b: UInt8) {
         let i = (y * width + x) * 3
         return (pixels[i], pixels[i + 1], pixels[i + 2])
     }
@@ -31,6 +61,7 @@ public struct ImageReadOptions: Sendable, Equatable {
     /// (`ImageOps.exif_transpose`). False reads the stored pixels as they are, as timm's `inference.py` does.
     public var applyExifOrientation: Bool
 
+    /// 100 megapixels.
     public static let defaultMaxPixels = 100_000_000
 
     public init(

@@ -1,11 +1,11 @@
 import Foundation
 
 /// Separable resampling filters, as Pillow defines them (`libImaging/Resample.c`).
-public enum ResampleFilter: String, Sendable, CaseIterable {
+package enum ResampleFilter: String, Sendable, CaseIterable {
     case nearest, box, bilinear, hamming, bicubic, lanczos
 
     /// PIL's integer resample codes (`Image.Resampling`), as Hugging Face processors store them.
-    public init?(pilCode: Int) {
+    package init?(pilCode: Int) {
         switch pilCode {
         case 0: self = .nearest
         case 1: self = .lanczos
@@ -169,7 +169,7 @@ enum Resample {
             }
             count = outWidth * outHeight * 3
         }
-        return RGBImage(width: outWidth, height: outHeight, pixels: pixels)
+        return RGBImage(width: outWidth, height: outHeight, trustedPixels: pixels)
     }
 
     @inline(__always) private static func clip8(_ value: Int32) -> UInt8 {
@@ -191,7 +191,7 @@ enum Resample {
                 pixels[d + 2] = image.pixels[s + 2]
             }
         }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        return RGBImage(width: width, height: height, trustedPixels: pixels)
     }
 
     /// Resamples a float grid of `channels` interleaved values per cell (row-major `[height][width][channels]`).

@@ -7,7 +7,7 @@ import Foundation
 #endif
 
 /// File reading, memory mapping and atomic writes: the POSIX calls, with errno turned into ``ViTError``.
-public enum FileIO {
+package enum FileIO {
     /// The text of the current `errno`.
     static func errnoText(_ code: Int32 = errno) -> String { String(cString: strerror(code)) }
 
@@ -46,7 +46,7 @@ public enum FileIO {
 
     /// Whether `path` names an existing device, pipe or socket (`/dev/null`, `/dev/stdout`, a FIFO): a stream rather
     /// than a file, so writing to it overwrites nothing.
-    public static func isStream(_ path: String) -> Bool {
+    package static func isStream(_ path: String) -> Bool {
         var status = stat()
         guard stat(path, &status) == 0 else { return false }
         let type = status.st_mode & S_IFMT

@@ -43,7 +43,7 @@ enum PNGCodec {
             defer { pngio_free(output) }
             let count = header.width * header.height * 3
             let pixels = [UInt8](UnsafeBufferPointer(start: output, count: count))
-            return (RGBImage(width: header.width, height: header.height, pixels: pixels), header)
+            return (RGBImage(width: header.width, height: header.height, trustedPixels: pixels), header)
         case Int(PNGIO_TOO_MANY_PIXELS):
             throw ViTError.imageTooLarge(path: name, width: header.width, height: header.height, limit: options.maxPixels)
         case Int(PNGIO_OUT_OF_MEMORY):

@@ -2,8 +2,8 @@
 ///
 /// The checkpoint dialects (timm, Hugging Face) translate their configuration files into this; the model code
 /// knows nothing else.
-public struct ViTArchitecture: Sendable, Equatable {
-    public enum Pooling: String, Sendable {
+package struct ViTArchitecture: Sendable, Equatable {
+    package enum Pooling: String, Sendable {
         /// The class token's output (row 0); with a distillation token, the mean of both heads' logits.
         case token
         /// The mean over the patch tokens.
@@ -16,7 +16,7 @@ public struct ViTArchitecture: Sendable, Equatable {
         case attentionPool
     }
 
-    public enum Activation: String, Sendable {
+    package enum Activation: String, Sendable {
         /// `0.5·x·(1 + erf(x/√2))`, PyTorch `nn.GELU()`, Hugging Face `"gelu"`.
         case gelu
         /// The tanh approximation, Hugging Face `"gelu_new"` / `"gelu_pytorch_tanh"`.
@@ -28,7 +28,7 @@ public struct ViTArchitecture: Sendable, Equatable {
     }
 
     /// Where a block's LayerNorms sit (timm `Block` vs `ResPostBlock`, `vision_transformer.py`).
-    public enum Block: String, Sendable {
+    package enum Block: String, Sendable {
         /// `x = x + attn(norm1(x)); x = x + mlp(norm2(x))`.
         case preNorm = "pre-norm"
         /// `x = x + norm1(attn(x)); x = x + norm2(mlp(x))` (timm `ResPostBlock`).
@@ -36,7 +36,7 @@ public struct ViTArchitecture: Sendable, Equatable {
     }
 
     /// The MLP of a block.
-    public enum MLP: String, Sendable {
+    package enum MLP: String, Sendable {
         /// `fc2(act(fc1(x)))` (timm `Mlp`).
         case standard = "MLP"
         /// `fc2(act(g)·v)` with `[g | v] = fc1(x)` (timm `GluMlp` / `SwiGLUPacked`, EVA's `SwiGLU` with `fc1_g`,
@@ -46,93 +46,93 @@ public struct ViTArchitecture: Sendable, Equatable {
 
     /// 2-D rotary position embedding of timm's `RotaryEmbeddingCat` (`layers/pos_embed_sincos.py`), applied to the
     /// queries and keys of the patch tokens before the attention core.
-    public struct Rotary: Sendable, Equatable {
+    package struct Rotary: Sendable, Equatable {
         /// `ij`: the first half of each head's bands follows the row, the second the column; `xy`: the other way.
-        public var rowFirst: Bool
-        public var temperature: Float
+        package var rowFirst: Bool
+        package var temperature: Float
         /// Added to each grid coordinate (`rope_grid_offset`).
-        public var gridOffset: Float
+        package var gridOffset: Float
         /// Coordinates are scaled to this grid (`ref_feat_shape`), when set.
-        public var referenceGrid: [Int]?
+        package var referenceGrid: [Int]?
         /// RoPE-Mixed (timm `RotaryEmbeddingMixed`): learned frequencies `rope.freqs` `[2][depth][heads][headDim/2]`,
         /// angle = column·f₀ + row·f₁, a different rotation per block and head (no temperature, offset or reference grid).
-        public var learnedFrequencies = false
+        package var learnedFrequencies = false
     }
 
-    public var embedDim: Int
-    public var depth: Int
-    public var heads: Int
-    public var mlpDim: Int
-    public var patchSize: Int
-    public var channels: Int
+    package var embedDim: Int
+    package var depth: Int
+    package var heads: Int
+    package var mlpDim: Int
+    package var patchSize: Int
+    package var channels: Int
     /// Input height and width in pixels (multiples of `patchSize`).
-    public var imageHeight: Int
-    public var imageWidth: Int
-    public var numClasses: Int
+    package var imageHeight: Int
+    package var imageWidth: Int
+    package var numClasses: Int
 
-    public var classToken: Bool
-    public var distillationToken: Bool
+    package var classToken: Bool
+    package var distillationToken: Bool
     /// A second classifier on the distillation token; the logits are the mean of both heads (DeiT distilled).
-    public var distillationHead: Bool
-    public var registerTokens: Int
+    package var distillationHead: Bool
+    package var registerTokens: Int
     /// Whether the position embedding has rows for the prefix tokens (false: timm `no_embed_class`).
-    public var positionEmbeddingIncludesPrefix: Bool
-    public var pooling: Pooling
+    package var positionEmbeddingIncludesPrefix: Bool
+    package var pooling: Pooling
     /// A LayerNorm after position embedding, before the blocks (timm `pre_norm`).
-    public var preNorm: Bool
+    package var preNorm: Bool
     /// LayerNorm over all tokens after the last block (timm `norm`).
-    public var finalNorm: Bool
+    package var finalNorm: Bool
     /// LayerNorm on the pooled vector (timm `fc_norm`, used with average pooling).
-    public var poolNorm: Bool
-    public var layerScale: Bool
-    public var qkvBias: Bool
-    public var layerNormEps: Float
-    public var activation: Activation
+    package var poolNorm: Bool
+    package var layerScale: Bool
+    package var qkvBias: Bool
+    package var layerNormEps: Float
+    package var activation: Activation
 
-    public var block: Block = .preNorm
-    public var mlp: MLP = .standard
+    package var block: Block = .preNorm
+    package var mlp: MLP = .standard
     /// A LayerNorm on the concatenated heads before the output projection (EVA `scale_attn_inner`, BEiT-3).
-    public var attentionNorm = false
+    package var attentionNorm = false
     /// A LayerNorm on the MLP's hidden units before `fc2` (EVA `scale_mlp`, BEiT-3).
-    public var mlpNorm = false
-    public var patchEmbeddingBias = true
-    public var projectionBias = true
+    package var mlpNorm = false
+    package var patchEmbeddingBias = true
+    package var projectionBias = true
     /// A learned position embedding added to the tokens (false: positions come from RoPE or relative bias only).
-    public var absolutePositionEmbedding = true
-    public var rotary: Rotary? = nil
+    package var absolutePositionEmbedding = true
+    package var rotary: Rotary? = nil
     /// A learned relative position bias per block, added to the attention scores (BEiT).
-    public var relativePositionBias = false
+    package var relativePositionBias = false
     /// One relative position bias table shared by every block (timm `rel_pos_bias`, BEiT `use_shared_rel_pos_bias`).
-    public var sharedRelativePositionBias = false
+    package var sharedRelativePositionBias = false
     /// The position embedding has rows for the class token and the patches but not the registers (Hugging Face
     /// DINOv2 with registers: they are inserted after the embedding is added).
-    public var positionEmbeddingSkipsRegisters = false
+    package var positionEmbeddingSkipsRegisters = false
     /// Whether the attention-pool head sees the prefix tokens too (EVA), or the patch tokens only (ViT).
-    public var attentionPoolIncludesPrefix = false
+    package var attentionPoolIncludesPrefix = false
     /// Heads of the attention-pool head (EVA's `attn_pool_num_heads`; else the blocks' `heads`).
-    public var attentionPoolHeads = 0
+    package var attentionPoolHeads = 0
     /// The checkpoint's family and class as read (e.g. "timm Eva (eva02_tiny_patch14_224)"), for `inspect`.
-    public var family = "ViT"
+    package var family = "ViT"
 
-    public var headDim: Int { embedDim / heads }
-    public var gridHeight: Int { imageHeight / patchSize }
-    public var gridWidth: Int { imageWidth / patchSize }
-    public var patchCount: Int { gridHeight * gridWidth }
+    package var headDim: Int { embedDim / heads }
+    package var gridHeight: Int { imageHeight / patchSize }
+    package var gridWidth: Int { imageWidth / patchSize }
+    package var patchCount: Int { gridHeight * gridWidth }
     /// Class, distillation and register tokens, in that order, before the patch tokens.
-    public var prefixTokens: Int { (classToken ? 1 : 0) + (distillationToken ? 1 : 0) + registerTokens }
-    public var tokens: Int { prefixTokens + patchCount }
-    public var positionEmbeddingRows: Int {
+    package var prefixTokens: Int { (classToken ? 1 : 0) + (distillationToken ? 1 : 0) + registerTokens }
+    package var tokens: Int { prefixTokens + patchCount }
+    package var positionEmbeddingRows: Int {
         guard absolutePositionEmbedding else { return 0 }
         if positionEmbeddingSkipsRegisters { return tokens - registerTokens }
         return positionEmbeddingIncludesPrefix ? tokens : patchCount
     }
     /// Inputs of the classifier head: `D`, or `2·D` for the class token beside the patch mean.
-    public var headInputs: Int { pooling == .tokenAndAverage ? 2 * embedDim : embedDim }
+    package var headInputs: Int { pooling == .tokenAndAverage ? 2 * embedDim : embedDim }
     /// Outputs of `fc1`: the hidden width, twice it for a gated MLP.
-    public var fc1Outputs: Int { mlp == .gated ? 2 * mlpDim : mlpDim }
+    package var fc1Outputs: Int { mlp == .gated ? 2 * mlpDim : mlpDim }
 
     /// Multiply-accumulates of one image's forward pass (patch embedding, blocks, head).
-    public var macsPerImage: Int {
+    package var macsPerImage: Int {
         let n = tokens, d = embedDim
         let perBlock = n * d * 3 * d + 2 * n * n * d + n * d * d + n * d * fc1Outputs + n * mlpDim * d
         return patchCount * channels * patchSize * patchSize * d + depth * perBlock + headInputs * numClasses

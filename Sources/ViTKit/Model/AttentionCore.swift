@@ -80,15 +80,15 @@ extension AttentionCore {
 ///
 /// Stores the full `tokens × tokens` matrix of each (image, layer, head): rollout needs all rows, the maps need the
 /// class token's row. Created only when attention is requested.
-public final class AttentionRecorder: @unchecked Sendable {
-    public let images: Int
-    public let layers: Int
-    public let heads: Int
-    public let tokens: Int
+package final class AttentionRecorder: @unchecked Sendable {
+    package let images: Int
+    package let layers: Int
+    package let heads: Int
+    package let tokens: Int
     /// `[images][layers][heads][tokens][tokens]`; written from several threads, each (image, layer, head) by one.
     private let storage: FloatBuffer
 
-    public init(images: Int, layers: Int, heads: Int, tokens: Int) {
+    package init(images: Int, layers: Int, heads: Int, tokens: Int) {
         self.images = images
         self.layers = layers
         self.heads = heads
@@ -108,7 +108,7 @@ public final class AttentionRecorder: @unchecked Sendable {
     }
 
     /// The attention of one image as `[layers][heads][tokens·tokens]`.
-    public func attention(image: Int) -> [[[Float]]] {
+    package func attention(image: Int) -> [[[Float]]] {
         let size = tokens * tokens
         return (0..<layers).map { l in
             (0..<heads).map { h in

@@ -18,7 +18,7 @@ public enum Precision: String, Sendable, CaseIterable, Codable {
 
     /// The micro-kernel this CPU uses for the precision's GEMMs at the current instruction-set level, e.g.
     /// `avx512 14x32`, `avx512-bf16 14x32`, `amx-int8 32x32`.
-    public var gemmKernel: String {
+    package var gemmKernel: String {
         switch self {
         case .fp32: String(cString: vk_gemm_kernel_name())
         case .bf16: String(cString: vk_gemm_bf16_kernel_name())
@@ -41,10 +41,10 @@ struct WeightFormat: Sendable {
 
 extension VisionTransformer {
     /// The precision of the blocks' linear layers.
-    public var precision: Precision { weights.blocks.first?.qkv.precision ?? .fp32 }
+    package var precision: Precision { weights.blocks.first?.qkv.precision ?? .fp32 }
 
     /// The micro-kernel of the blocks' linear layers, e.g. `amx-int8 32x32` (fp32: the packed GEMM's).
-    public var linearKernel: String { weights.blocks.first?.qkv.kernelName ?? Precision.fp32.gemmKernel }
+    package var linearKernel: String { weights.blocks.first?.qkv.kernelName ?? Precision.fp32.gemmKernel }
 
     /// Bytes held by every packed linear layer's weight (the bulk of a loaded model).
     package var packedWeightBytes: Int {

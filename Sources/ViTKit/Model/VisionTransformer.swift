@@ -13,8 +13,8 @@
 /// scores inside it, a LayerNorm before the output projection or `W₂` (sub-LN), and gated MLPs (`act(g)·v`).
 ///
 /// Nothing here knows about files, formats or images: pixels in (already preprocessed), logits out.
-public final class VisionTransformer: @unchecked Sendable {
-    public let architecture: ViTArchitecture
+package final class VisionTransformer: @unchecked Sendable {
+    package let architecture: ViTArchitecture
     let weights: ViTWeights
     let attention: AttentionCore
     let rotary: RotaryTables?

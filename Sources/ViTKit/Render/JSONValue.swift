@@ -1,7 +1,7 @@
 /// A JSON value that keeps object keys in the order they were given, rendered on one line.
 ///
 /// Output formats are public contracts with a documented field order; `JSONEncoder` sorts or scrambles keys.
-public indirect enum JSONValue: Sendable, Equatable {
+package indirect enum JSONValue: Sendable, Equatable {
     case object([(String, JSONValue)])
     case array([JSONValue])
     case string(String)
@@ -11,11 +11,11 @@ public indirect enum JSONValue: Sendable, Equatable {
     case bool(Bool)
     case null
 
-    public static func == (a: JSONValue, b: JSONValue) -> Bool { a.rendered == b.rendered }
+    package static func == (a: JSONValue, b: JSONValue) -> Bool { a.rendered == b.rendered }
 
     /// Compact JSON on a single line. Numbers use the shortest text that reads back as the same value;
     /// non-finite numbers become `null`.
-    public var rendered: String {
+    package var rendered: String {
         var out = ""
         write(to: &out)
         return out

@@ -1,11 +1,11 @@
 import Foundation
 
 /// Colormaps for attention overlays (tables generated from matplotlib by `tools/make_colormaps.py`).
-public enum Colormap: String, Sendable, CaseIterable {
+package enum Colormap: String, Sendable, CaseIterable {
     case inferno, viridis, jet, gray
 
     /// The colour of a value in [0, 1] (clamped), as matplotlib maps it.
-    public func color(_ value: Float) -> (UInt8, UInt8, UInt8) {
+    package func color(_ value: Float) -> (UInt8, UInt8, UInt8) {
         let i = Self.offset(value)
         let t = table
         return (t[i], t[i + 1], t[i + 2])
@@ -35,38 +35,38 @@ public enum Colormap: String, Sendable, CaseIterable {
 /// factor is lowered to the largest integer that fits (1×4500 → 1×4500, not 224×1,008,000; 20×1000 → 160×8000),
 /// and an original that is itself over the budget is reduced, by area averaging, by the one factor that makes it
 /// fit, each side at least 1 px (20000×10000 → 5792×2896; 1×20000 → 1×8192). See ``size(width:height:budget:)``.
-public enum Overlay {
+package enum Overlay {
     /// The most an overlay may hold: its longest side and its pixel count.
     ///
     /// The standard budget, 8192 px a side and 16 MP (4096²), keeps every overlay that the enlargement rule gives
     /// an image of up to 16 MP with sides up to 8192 px (a 12 MP photo is drawn at its own size), stays within the
     /// largest image many viewers and GPU textures take (8192 a side), and bounds the memory of one overlay
     /// (about 7 bytes a pixel while drawing: the heat as `Float` and the RGB samples) to about 120 MB.
-    public struct Budget: Sendable, Equatable {
+    package struct Budget: Sendable, Equatable {
         /// The longest side, in pixels.
-        public var maxSide: Int
+        package var maxSide: Int
         /// The pixel count (width × height).
-        public var maxPixels: Int
+        package var maxPixels: Int
 
         /// - Precondition: both are at least 1.
-        public init(maxSide: Int, maxPixels: Int) {
+        package init(maxSide: Int, maxPixels: Int) {
             precondition(maxSide >= 1 && maxPixels >= 1, "an overlay budget must allow at least one pixel")
             self.maxSide = maxSide
             self.maxPixels = maxPixels
         }
 
         /// 8192 px a side, 16,777,216 (2^24) pixels.
-        public static let standard = Budget(maxSide: 8192, maxPixels: 1 << 24)
+        package static let standard = Budget(maxSide: 8192, maxPixels: 1 << 24)
 
         /// Whether a `width`×`height` image fits (sides of at least 1 px are assumed).
-        public func allows(width: Int, height: Int) -> Bool {
+        package func allows(width: Int, height: Int) -> Bool {
             let (pixels, overflow) = width.multipliedReportingOverflow(by: height)
             return width <= maxSide && height <= maxSide && !overflow && pixels <= maxPixels
         }
 
         /// The budget of each tile of a ``Overlay/grid(_:columns:gap:)`` of `count` tiles, such that the whole grid
         /// (tiles and gaps) fits this budget, as far as one pixel a tile allows.
-        public func tiles(count: Int, columns: Int, gap: Int) -> Budget {
+        package func tiles(count: Int, columns: Int, gap: Int) -> Budget {
             // In Double, so that no count or gap can overflow (exact for any budget under 2^53).
             let c = Double(max(1, min(columns, count))), g = Double(max(0, gap))
             let r = (Double(max(1, count)) / c).rounded(.up)
@@ -84,7 +84,7 @@ public enum Overlay {
     /// The smallest integer that brings the short side to 224 px (1 when it is already there), lowered to the largest
     /// factor whose overlay fits `budget`; 1 when none does (the overlay is then reduced: see
     /// ``size(width:height:budget:)``).
-    public static func scale(width: Int, height: Int, budget: Budget = .standard) -> Int {
+    package static func scale(width: Int, height: Int, budget: Budget = .standard) -> Int {
         guard width > 0 && height > 0 else { return 1 }
         let short = min(width, height), long = max(width, height)
         var k = min(short >= 224 ? 1 : (224 + short - 1) / short, budget.maxSide / long)
@@ -95,7 +95,7 @@ public enum Overlay {
     /// The size of an image's overlay: the original enlarged by ``scale(width:height:budget:)`` when that fits
     /// `budget`; otherwise (the original itself is over the budget) reduced by the one factor that fits, each side
     /// at least 1 px. `(0, 0)` for an empty image.
-    public static func size(width: Int, height: Int, budget: Budget = .standard) -> (width: Int, height: Int) {
+    package static func size(width: Int, height: Int, budget: Budget = .standard) -> (width: Int, height: Int) {
         guard width > 0 && height > 0 else { return (0, 0) }
         let k = scale(width: width, height: height, budget: budget)
         if budget.allows(width: width, height: height) { return (width * k, height * k) }
@@ -119,7 +119,7 @@ public enum Overlay {
     ///
     /// Output pixel `(x, y)` is taken at the original image's point `((x + ½)·W/w, (y + ½)·H/h)`, `W×H` being the
     /// image's size and `w×h` the overlay's.
-    public static func heat(
+    package static func heat(
         map: [Float], gridHeight: Int, gridWidth: Int, image: (width: Int, height: Int), preprocessing: Preprocessing,
         size: (width: Int, height: Int)
     ) -> [Float] {
@@ -172,7 +172,7 @@ public enum Overlay {
     }
 
     /// The heat of an overlay `scale` times the image (see ``heat(map:gridHeight:gridWidth:image:preprocessing:size:)``).
-    public static func heat(
+    package static func heat(
         map: [Float], gridHeight: Int, gridWidth: Int, image: (width: Int, height: Int), preprocessing: Preprocessing, scale: Int
     ) -> [Float] {
         heat(
@@ -186,12 +186,12 @@ public enum Overlay {
     /// covers.
     /// - Parameter budget: the most the overlay may hold (``Budget/standard`` unless tiled, see
     ///   ``Budget/tiles(count:columns:gap:)``).
-    public static func render(
+    package static func render(
         image: RGBImage, map: [Float], gridHeight: Int, gridWidth: Int, preprocessing: Preprocessing,
         colormap: Colormap = .inferno, alpha: Float = 0.5, budget: Budget = .standard
     ) -> RGBImage {
         let (outW, outH) = size(width: image.width, height: image.height, budget: budget)
-        guard outW > 0 && outH > 0 else { return RGBImage(width: 0, height: 0, pixels: []) }
+        guard outW > 0 && outH > 0 else { return RGBImage(width: 0, height: 0, trustedPixels: []) }
         let heat = Self.heat(
             map: map, gridHeight: gridHeight, gridWidth: gridWidth, image: (image.width, image.height),
             preprocessing: preprocessing, size: (outW, outH))
@@ -211,7 +211,7 @@ public enum Overlay {
             }
             count = outW * outH * 3
         }
-        return RGBImage(width: outW, height: outH, pixels: pixels)
+        return RGBImage(width: outW, height: outH, trustedPixels: pixels)
     }
 
     /// For each of `to` output positions, the source positions (of `from`) it covers: `[⌊i·from/to⌋, ⌊(i+1)·from/to⌋)`,
@@ -269,13 +269,13 @@ public enum Overlay {
     }
 
     /// `round((1 − α)·base + α·color)`.
-    @inline(__always) public static func blend(_ base: UInt8, _ color: UInt8, _ alpha: Float) -> UInt8 {
+    @inline(__always) package static func blend(_ base: UInt8, _ color: UInt8, _ alpha: Float) -> UInt8 {
         UInt8(min(max(((1 - alpha) * Float(base) + alpha * Float(color)).rounded(), 0), 255))
     }
 
     /// Tiles equally sized images into a grid, row-major (first image top-left), `gap` white pixels apart.
-    public static func grid(_ tiles: [RGBImage], columns: Int, gap: Int = 4) -> RGBImage {
-        guard let first = tiles.first else { return RGBImage(width: 0, height: 0, pixels: []) }
+    package static func grid(_ tiles: [RGBImage], columns: Int, gap: Int = 4) -> RGBImage {
+        guard let first = tiles.first else { return RGBImage(width: 0, height: 0, trustedPixels: []) }
         let columns = max(1, min(columns, tiles.count)), rows = (tiles.count + columns - 1) / columns
         let width = columns * first.width + (columns - 1) * gap, height = rows * first.height + (rows - 1) * gap
         var pixels = [UInt8](repeating: 255, count: width * height * 3)
@@ -286,6 +286,6 @@ public enum Overlay {
                 pixels.replaceSubrange(target..<(target + tile.width * 3), with: tile.pixels[source..<(source + tile.width * 3)])
             }
         }
-        return RGBImage(width: width, height: height, pixels: pixels)
+        return RGBImage(width: width, height: height, trustedPixels: pixels)
     }
 }

@@ -1,10 +1,10 @@
 import Foundation
 
 /// Text and JSON renderings of classification results (the CLI's output formats).
-public enum PredictionRendering {
+package enum PredictionRendering {
     /// `{"image": PATH, "model": NAME, "predictions": [{"rank", "index", "label", "probability", "logit"}, ...]}`
     /// — the fields of `vitclassify --format json`, in this order; `extra` members are appended.
-    public static func json(image: String, model: String, predictions: [Prediction], extra: [(String, JSONValue)] = [])
+    package static func json(image: String, model: String, predictions: [Prediction], extra: [(String, JSONValue)] = [])
         -> JSONValue
     {
         .object(
@@ -15,7 +15,7 @@ public enum PredictionRendering {
             ] + extra)
     }
 
-    public static func json(_ p: Prediction) -> JSONValue {
+    package static func json(_ p: Prediction) -> JSONValue {
         .object([
             ("rank", .int(p.rank)), ("index", .int(p.index)), ("label", .string(p.label)),
             ("probability", .double(p.probability)), ("logit", .float(p.logit)),
@@ -23,7 +23,7 @@ public enum PredictionRendering {
     }
 
     /// A small aligned table: rank, label, probability.
-    public static func table(image: String, model: String, predictions: [Prediction]) -> String {
+    package static func table(image: String, model: String, predictions: [Prediction]) -> String {
         let labelWidth = max(5, predictions.map(\.label.count).max() ?? 0)
         func pad(_ s: String, _ width: Int, left: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, width - s.count))
@@ -39,7 +39,7 @@ public enum PredictionRendering {
     }
 
     /// A map on the patch grid as rows of numbers (max-normalised, two decimals).
-    public static func grid(_ map: [Float], height: Int, width: Int, title: String) -> String {
+    package static func grid(_ map: [Float], height: Int, width: Int, title: String) -> String {
         let maximum = map.max() ?? 1
         var lines = ["  \(title), \(height)×\(width) patches, max = 1:"]
         for y in 0..<height {

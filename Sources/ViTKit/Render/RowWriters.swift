@@ -1,14 +1,14 @@
 /// Rows of `vitclassify batch` output: CSV (RFC 4180) and JSON Lines.
-public enum BatchRows {
+package enum BatchRows {
     /// `image,label,probability,index[,label_2,probability_2,index_2 …],error` (CRLF line ends, RFC 4180).
-    public static func csvHeader(topK: Int) -> String {
+    package static func csvHeader(topK: Int) -> String {
         var fields = ["image", "label", "probability", "index"]
         if topK > 1 { for k in 2...topK { fields += ["label_\(k)", "probability_\(k)", "index_\(k)"] } }
         fields.append("error")
         return fields.joined(separator: ",") + "\r\n"
     }
 
-    public static func csvRow(image: String, predictions: [Prediction], error: String?, topK: Int) -> String {
+    package static func csvRow(image: String, predictions: [Prediction], error: String?, topK: Int) -> String {
         var fields = [image]
         for k in 0..<max(topK, 1) {
             if k < predictions.count {
@@ -23,13 +23,13 @@ public enum BatchRows {
     }
 
     /// Quotes a field when it holds a comma, a double quote, CR or LF (quotes doubled inside).
-    public static func csvField(_ field: String) -> String {
+    package static func csvField(_ field: String) -> String {
         guard field.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return field }
         return "\"" + field.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
     /// The fields of `vitclassify --format json`, then `"error"`: null or the error text.
-    public static func jsonLine(
+    package static func jsonLine(
         image: String, model: String, predictions: [Prediction], error: String?, extra: [(String, JSONValue)] = []
     ) -> String {
         PredictionRendering.json(
@@ -38,7 +38,7 @@ public enum BatchRows {
     }
 
     /// The image path of a complete output row (for `--resume`), or nil for the CSV header / unparsable lines.
-    public static func imagePath(ofCSVRow line: String) -> String? {
+    package static func imagePath(ofCSVRow line: String) -> String? {
         guard !line.isEmpty else { return nil }
         if line.hasPrefix("\"") {
             var result = ""

@@ -1,4 +1,5 @@
 // Classifies one image with ViTKit: `ClassifyOne MODEL IMAGE` prints the top label and its probability.
+// Only ViTKit's public API: Classifier, its options, Classification, Prediction, ViTError.
 import Foundation
 import ViTKit
 
@@ -8,11 +9,10 @@ guard arguments.count == 3 else {
     exit(2)
 }
 do {
-    let classifier = try Classifier(modelPath: arguments[1])
-    let image = try ImageDecoder.read(arguments[2])
-    let top = classifier.classify([image], topK: 1)[0].predictions[0]
+    let classifier = try Classifier(contentsOf: arguments[1], options: .init(threads: 1))
+    let top = try classifier.classify(contentsOf: arguments[2], topK: 1).predictions[0]
     print("\(top.label)\t\(top.probability)")
 } catch {
-    FileHandle.standardError.write(Data("error: \((error as? LocalizedError)?.errorDescription ?? "\(error)")\n".utf8))
+    FileHandle.standardError.write(Data("error: \(error.errorDescription ?? "\(error)")\n".utf8))
     exit(1)
 }
