@@ -17,6 +17,10 @@ let package = Package(
         .systemLibrary(
             name: "CLibJPEG", pkgConfig: "libjpeg",
             providers: [.apt(["libjpeg62-turbo-dev"]), .brew(["jpeg-turbo"])]),
+        // zlib (already linked through libpng): compresses the attention data of `explore` pages.
+        .systemLibrary(
+            name: "CZlib", pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(
             name: "CBLAS", pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
@@ -29,7 +33,7 @@ let package = Package(
         // and the optimiser's level is the configuration's (`-c release` for speed, as the tests run).
         .target(name: "ViTKernels"),
         // Resources: the ImageNet label lists (tools/make_imagenet_labels.py) and the timm architecture table.
-        .target(name: "ViTKit", dependencies: ["PNGIO", "JPEGIO", "CBLAS", "ViTKernels"], resources: [.copy("Resources")]),
+        .target(name: "ViTKit", dependencies: ["PNGIO", "JPEGIO", "CBLAS", "CZlib", "ViTKernels"], resources: [.copy("Resources")]),
         .executableTarget(
             name: "vitclassify",
             dependencies: [

@@ -14,7 +14,7 @@ struct VitClassify: ParsableCommand {
             Without --model, the default Fashion-MNIST model shipped in weights/ is used.
             """,
         version: "0.1.0",
-        subcommands: [Classify.self, Batch.self, Eval.self, Inspect.self, Bench.self],
+        subcommands: [Classify.self, Batch.self, Eval.self, Explore.self, Inspect.self, Bench.self],
         defaultSubcommand: Classify.self)
 
     /// Runs the command; usage errors exit with status 1 (not argument-parser's 64), as documented.

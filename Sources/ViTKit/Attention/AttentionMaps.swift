@@ -118,6 +118,22 @@ public struct AttentionMaps: Sendable {
     /// (never entry [0, 0]), add the identity for the residual connection, re-normalise each *row* to sum 1, and
     /// accumulate `result = A · result`. The map is the class-token row of `result` over the patch columns.
     public func rollout(fusion: HeadSelection = .mean, discardRatio: Double = 0) throws -> [Float] {
+        let n = tokens, result = try rolloutMatrix(fusion: fusion, discardRatio: discardRatio)
+        var map: [Double]
+        if hasClassToken {
+            map = Array(result[prefixTokens..<n])
+        } else {
+            map = [Double](repeating: 0, count: n - prefixTokens)
+            for q in prefixTokens..<n { for j in prefixTokens..<n { map[j - prefixTokens] += result[q * n + j] } }
+            map = map.map { $0 / Double(n - prefixTokens) }
+        }
+        let maximum = map.max() ?? 1
+        return map.map { Float(maximum > 0 ? $0 / maximum : 0) }
+    }
+
+    /// The whole rollout product `[query · tokens + key]` (every token's row, see ``rollout(fusion:discardRatio:)``),
+    /// for views that follow any query token (`explore`).
+    package func rolloutMatrix(fusion: HeadSelection = .mean, discardRatio: Double = 0) throws -> [Double] {
         guard discardRatio >= 0 && discardRatio < 1 else { throw ViTError.invalidArgument("--discard-ratio must be in [0, 1)") }
         if case .head = fusion { throw ViTError.invalidArgument("rollout fuses heads with mean, max or min") }
         let n = tokens
@@ -153,16 +169,7 @@ public struct AttentionMaps: Sendable {
             }
             result = next
         }
-        var map: [Double]
-        if hasClassToken {
-            map = Array(result[prefixTokens..<n])
-        } else {
-            map = [Double](repeating: 0, count: n - prefixTokens)
-            for q in prefixTokens..<n { for j in prefixTokens..<n { map[j - prefixTokens] += result[q * n + j] } }
-            map = map.map { $0 / Double(n - prefixTokens) }
-        }
-        let maximum = map.max() ?? 1
-        return map.map { Float(maximum > 0 ? $0 / maximum : 0) }
+        return result
     }
 
     /// The map a user asked for: rollout (heads fused by `fusion`), or one layer's heads combined by `heads`.
