@@ -38,29 +38,29 @@ void vkb_layer_norm_backward(const float *x, const float *dy, float *dx, size_t 
 }
 
 void vkb_activation_backward(const float *u, float *dh, size_t count, int activation) {
-    const double rsqrt2 = 0.70710678118654752, rsqrt2pi = 0.3989422804014327, k = 0.7978845608028654;
+    const float rsqrt2 = 0.70710678118654752f, rsqrt2pi = 0.3989422804014327f, k = 0.7978845608028654f;
     for (size_t i = 0; i < count; i++) {
-        double x = u[i], d;
+        float x = u[i], d;
         switch (activation) {
         case VK_ACT_GELU_TANH: {
-            double inner = k * (x + 0.044715 * x * x * x), t = tanh(inner);
-            d = 0.5 * (1 + t) + 0.5 * x * (1 - t * t) * k * (1 + 3 * 0.044715 * x * x);
+            float t = tanhf(k * (x + 0.044715f * x * x * x));
+            d = 0.5f * (1 + t) + 0.5f * x * (1 - t * t) * k * (1 + 3 * 0.044715f * x * x);
             break;
         }
         case VK_ACT_QUICK_GELU: {
-            double s = 1 / (1 + exp(-1.702 * x));
-            d = s + 1.702 * x * s * (1 - s);
+            float s = 1 / (1 + expf(-1.702f * x));
+            d = s + 1.702f * x * s * (1 - s);
             break;
         }
         case VK_ACT_SILU: {
-            double s = 1 / (1 + exp(-x));
+            float s = 1 / (1 + expf(-x));
             d = s + x * s * (1 - s);
             break;
         }
         case VK_ACT_NONE: d = 1; break;
-        default: d = 0.5 * (1 + erf(x * rsqrt2)) + x * rsqrt2pi * exp(-0.5 * x * x); break;
+        default: d = 0.5f * (1 + erff(x * rsqrt2)) + x * rsqrt2pi * expf(-0.5f * x * x); break;
         }
-        dh[i] = (float)(dh[i] * d);
+        dh[i] *= d;
     }
 }
 

@@ -63,6 +63,9 @@ struct Batch: ParsableCommand {
 
     @OptionGroup(title: "Overlays") var attentionArguments: AttentionArguments
 
+    @OptionGroup(title: "Explanations (each image is run again with the backward pass)")
+    var explanationArguments: ExplanationArguments
+
     @Flag(name: .long, help: "Replace an existing --output (without --resume) and existing overlays.")
     var force = false
 
@@ -77,6 +80,9 @@ struct Batch: ParsableCommand {
         if filesFrom != nil && recursive { throw ValidationError("--recursive applies to a folder, not to --files-from") }
         if resume && output == nil { throw ValidationError("--resume needs --output") }
         if resume && force { throw ValidationError("--resume and --force contradict each other") }
+        if explanationArguments.requested && format == .csv && overlays == nil {
+            throw ValidationError("--explain needs --format jsonl or --overlays DIR (CSV rows have no room for maps)")
+        }
     }
 
     func run() throws {
@@ -84,6 +90,8 @@ struct Batch: ParsableCommand {
         if let shard = shard.flatMap(Shard.init) { paths = shard.select(paths) }
         let classifier = try modelArguments.load()
         let model = classifier.info.name
+        let explainer = explanationArguments.requested ? try Explainer(classifier: classifier) : nil
+        let targets = try explainer.map(explanationArguments.targets) ?? nil
 
         // Output: stdout, a new file, a replaced file, or the continuation of an interrupted run.
         let sink: RowOutput
@@ -123,7 +131,7 @@ struct Batch: ParsableCommand {
         let progress = ProgressReporter(total: paths.count, quiet: quiet)
         let runner = BatchRunner(
             classifier: classifier, batchSize: batchSize, readOptions: imageArguments.options, topK: topK,
-            attention: overlays != nil, keepImages: overlays != nil)
+            attention: overlays != nil, keepImages: overlays != nil || explainer != nil)
         var classified = 0, failed = 0
         // Test hook (BatchTests): VITCLASSIFY_TEST_HOLD=K:FILE pauses once K rows are written, until FILE exists or a signal.
         var testHold = ProcessInfo.processInfo.environment["VITCLASSIFY_TEST_HOLD"]?
@@ -133,17 +141,40 @@ struct Batch: ParsableCommand {
             for outcome in outcomes {
                 var predictions: [Prediction] = []
                 var error: String?
+                var explanations: [Explanation]?
                 switch outcome.result {
                 case .success(let classification):
                     predictions = classification.predictions
                     if let overlays, let image = outcome.image, let maps = classification.attention {
                         do {
-                            try writeOverlay(image, maps: maps, for: outcome.path, into: overlays, classifier: classifier)
+                            if let explainer {
+                                explanations = try explainer.explain(
+                                    image, methods: explanationArguments.methods, targets: targets, topK: topK,
+                                    settings: explanationArguments.settings(attentionArguments)
+                                ).explanations
+                            }
+                            try writeOverlay(
+                                image, maps: maps, explanation: explanations?.first, for: outcome.path, into: overlays,
+                                classifier: classifier)
                         } catch {
                             failed += 1
                             let message = (error as? ViTError)?.errorDescription ?? "\(error)"
                             printError("warning: \(message)")
                             text += row(outcome.path, predictions, "overlay: \(message)", model)
+                            continue
+                        }
+                    }
+                    if let explainer, explanations == nil, let image = outcome.image {
+                        do {
+                            explanations = try explainer.explain(
+                                image, methods: explanationArguments.methods, targets: targets, topK: topK,
+                                settings: explanationArguments.settings(attentionArguments)
+                            ).explanations
+                        } catch {
+                            failed += 1
+                            let message = (error as? ViTError)?.errorDescription ?? "\(error)"
+                            printError("warning: \(message)")
+                            text += row(outcome.path, predictions, "explanation: \(message)", model)
                             continue
                         }
                     }
@@ -153,7 +184,7 @@ struct Batch: ParsableCommand {
                     error = failure.errorDescription
                     printError("warning: \(error!)")
                 }
-                text += row(outcome.path, predictions, error, model)
+                text += row(outcome.path, predictions, error, model, explanations: explanations)
             }
             try sink.write(text)
             progress.update(done: classified + failed, failed: failed)
@@ -173,10 +204,15 @@ struct Batch: ParsableCommand {
         if failed > 0 { throw ExitCode(2) }
     }
 
-    private func row(_ path: String, _ predictions: [Prediction], _ error: String?, _ model: String) -> String {
+    private func row(
+        _ path: String, _ predictions: [Prediction], _ error: String?, _ model: String, explanations: [Explanation]? = nil
+    ) -> String {
         switch format {
         case .csv: BatchRows.csvRow(image: path, predictions: predictions, error: error, topK: topK)
-        case .jsonl: BatchRows.jsonLine(image: path, model: model, predictions: predictions, error: error)
+        case .jsonl:
+            BatchRows.jsonLine(
+                image: path, model: model, predictions: predictions, error: error,
+                extra: explanationArguments.requested ? [("explanations", ExplanationArguments.json(explanations ?? []))] : [])
         }
     }
 
@@ -202,14 +238,16 @@ struct Batch: ParsableCommand {
         return URL(fileURLWithPath: root).appendingPathComponent(relative).path
     }
 
-    private func writeOverlay(_ image: RGBImage, maps: AttentionMaps, for path: String, into root: String, classifier: Classifier)
-        throws
-    {
+    private func writeOverlay(
+        _ image: RGBImage, maps: AttentionMaps, explanation: Explanation? = nil, for path: String, into root: String,
+        classifier: Classifier
+    ) throws {
         let target = URL(fileURLWithPath: Self.overlayPath(for: path, directory: directory, root: root))
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try PNGEncoder.write(
-            try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: target.path, overwrite: force,
-            protected: [path])
+        let drawn =
+            try explanation.map { ExplanationArguments.overlay(image, $0, classifier: classifier, attention: attentionArguments) }
+            ?? attentionArguments.overlay(image, maps: maps, classifier: classifier)
+        try PNGEncoder.write(drawn, to: target.path, overwrite: force, protected: [path])
     }
 
     static func imagePath(ofJSONLine line: String) -> String? {

@@ -71,6 +71,8 @@ struct Classify: ParsableCommand {
 
     @OptionGroup(title: "Attention") var attentionArguments: AttentionArguments
 
+    @OptionGroup(title: "Explanations") var explanationArguments: ExplanationArguments
+
     @Option(
         name: .long,
         help: ArgumentHelp("Write the attention map drawn over the image to this PNG (one image only).", valueName: "out.png"))
@@ -100,6 +102,8 @@ struct Classify: ParsableCommand {
 
     func run() throws {
         let classifier = try modelArguments.load()
+        let explainer = explanationArguments.requested ? try Explainer(classifier: classifier) : nil
+        let targets = try explainer.map(explanationArguments.targets) ?? nil
         var failures = 0
         var first = true
         for path in images {
@@ -112,13 +116,24 @@ struct Classify: ParsableCommand {
                 continue
             }
             let wantsAttention = attentionArguments.attention || overlay != nil || overlayHeads != nil
-            let result = classifier.classify([image], topK: topK, attention: wantsAttention)[0]
+            var explanations: [Explanation] = []
+            let result: Classification
+            if let explainer {  // one forward pass with the trace, one backward pass per target
+                let explained = try explainer.explain(
+                    image, methods: explanationArguments.methods, targets: targets, topK: topK,
+                    settings: explanationArguments.settings(attentionArguments))
+                result = explained.classification
+                explanations = explained.explanations
+            } else {
+                result = classifier.classify([image], topK: topK, attention: wantsAttention)[0]
+            }
             switch format {
             case .json:
                 var extra: [(String, JSONValue)] = []
                 if attentionArguments.attention, let maps = result.attention {
                     extra.append(("attention", try attentionArguments.json(maps)))
                 }
+                if explainer != nil { extra.append(("explanations", ExplanationArguments.json(explanations))) }
                 print(
                     PredictionRendering.json(
                         image: path, model: classifier.info.name, predictions: result.predictions, extra: extra
@@ -132,13 +147,18 @@ struct Classify: ParsableCommand {
                             try attentionArguments.selectedMap(maps), height: maps.gridHeight, width: maps.gridWidth,
                             title: "attention (\(attentionArguments.mapKind))"))
                 }
+                for e in explanations {
+                    print(ExplanationArguments.text(e, patchSize: classifier.model.architecture.patchSize))
+                }
             }
             first = false
             if let maps = result.attention {
                 if let overlay {
-                    try PNGEncoder.write(
-                        try attentionArguments.overlay(image, maps: maps, classifier: classifier), to: overlay, overwrite: force,
-                        protected: images)
+                    let drawn =
+                        try explanations.first.map {
+                            ExplanationArguments.overlay(image, $0, classifier: classifier, attention: attentionArguments)
+                        } ?? attentionArguments.overlay(image, maps: maps, classifier: classifier)
+                    try PNGEncoder.write(drawn, to: overlay, overwrite: force, protected: images)
                 }
                 if let overlayHeads {
                     try PNGEncoder.write(

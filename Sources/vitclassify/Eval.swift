@@ -27,6 +27,8 @@ struct Eval: ParsableCommand {
     @Flag(name: .long, help: "No progress on stderr.")
     var quiet = false
 
+    @OptionGroup(title: "Faithfulness of explanations") var faithfulnessArguments: FaithfulnessArguments
+
     func validate() throws {
         if batchSize < 1 || batchSize > 4096 { throw ValidationError("--batch-size must be between 1 and 4096") }
     }
@@ -42,6 +44,9 @@ struct Eval: ParsableCommand {
                 truth[path] = index
                 paths.append(path)
             }
+        }
+        if faithfulnessArguments.faithfulness {
+            return try runFaithfulness(classifier, paths: paths, truth: truth, format: format)
         }
         var evaluation = Evaluation(labels: labels)
         let progress = ProgressReporter(total: paths.count, quiet: quiet)

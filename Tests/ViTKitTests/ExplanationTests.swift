@@ -131,4 +131,44 @@ struct ExplanationTests {
         #expect(throws: ViTError.self) { try explainer.target("10") }
         #expect(throws: ViTError.self) { try explainer.target("zebra") }
     }
+
+    @Test("classify --explain --target prints the issue's JSON: one entry per method and target from one forward pass")
+    func cliJSON() throws {
+        let model = Fixtures.path("models/timm_vit"), image = Fixtures.path("images/rgb8_32x32.png")
+        let outcome = try CLI.run([
+            image, "--model", model, "--format", "json", "--explain", "transformer-attribution,input-gradient", "--target", "3",
+            "--target", "deer",
+        ])
+        #expect(outcome.status == 0, "\(outcome.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: outcome.stdout) as? [String: Any])
+        let explanations = try #require(object["explanations"] as? [[String: Any]])
+        #expect(explanations.map { $0["method"] as? String } == ["transformer-attribution", "input-gradient", "transformer-attribution", "input-gradient"])
+        #expect(explanations.map { $0["target"] as? Int } == [3, 3, 4, 4])
+        #expect(explanations.map { $0["label"] as? String } == ["cat", "cat", "deer", "deer"])
+        #expect(Set(explanations[0].keys) == ["method", "target", "label", "grid", "values"])
+        #expect(Set(explanations[1].keys) == ["method", "target", "label", "size", "values"])
+        #expect(explanations[0]["grid"] as? [Int] == [4, 4])
+        #expect((explanations[0]["values"] as? [Double])?.count == 16)
+        #expect(explanations[1]["size"] as? [Int] == [32, 32])
+        #expect((explanations[1]["values"] as? [Double])?.count == 1024)
+        let bad = try CLI.run([image, "--model", Fixtures.path("families/rpn"), "--explain", "gradcam"])
+        #expect(bad.status == 1 && bad.stderr.contains("explanations are not implemented for residual post-norm blocks"))
+    }
+
+    @Test("the faithfulness benchmark: one row per method plus random, AUCs in [0, 100], all copies of an image in one batch")
+    func faithfulness() throws {
+        let c = Self.cases[0]
+        let explainer = try Explainer(classifier: try Classifier(modelPath: c.dir))
+        let benchmark = try FaithfulnessBenchmark(explainer: explainer, methods: [.rollout, .transformerAttribution], steps: 4)
+        let reference = try SafeTensorsFile(path: c.reference)
+        for image in Self.cases.filter({ $0.model == c.model }).map(\.image) {
+            try benchmark.add(try reference.floats("pixel_values.\(image)"), label: 3)
+        }
+        let rows = benchmark.rows
+        #expect(rows.map(\.method) == ["rollout", "transformer-attribution", "random"])
+        for r in rows {
+            for v in [r.positiveAUC, r.negativeAUC, r.deletionAUC, r.insertionAUC] { #expect(v >= 0 && v <= 100) }
+        }
+        #expect(benchmark.images == 2)
+    }
 }

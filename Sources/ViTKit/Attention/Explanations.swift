@@ -1,7 +1,8 @@
+import CBLAS
 import Foundation
 
 /// An explanation method: which patches (or pixels) made the model give a class its logit.
-package enum ExplanationMethod: String, CaseIterable, Sendable {
+public enum ExplanationMethod: String, CaseIterable, Sendable {
     /// One layer's class-token attention (``AttentionMaps/map(_:heads:fusion:discardRatio:)``; the same for every class).
     case attention
     /// Attention rollout (the same for every class).
@@ -16,31 +17,31 @@ package enum ExplanationMethod: String, CaseIterable, Sendable {
     case inputGradient = "input-gradient"
 
     /// Whether the method needs the backward pass.
-    package var needsGradients: Bool { self != .attention && self != .rollout }
+    public var needsGradients: Bool { self != .attention && self != .rollout }
 }
 
 /// One map for one class.
-package struct Explanation: Sendable, Equatable {
-    package var method: ExplanationMethod
+public struct Explanation: Sendable, Equatable {
+    public var method: ExplanationMethod
     /// The class index the map explains.
-    package var target: Int
-    package var label: String
+    public var target: Int
+    public var label: String
     /// Rows and columns of ``values``: the patch grid, or the model's input size for ``ExplanationMethod/inputGradient``.
-    package var height: Int
-    package var width: Int
+    public var height: Int
+    public var width: Int
     /// The method's raw values (before any display normalisation), row by row.
-    package var values: [Float]
+    public var values: [Float]
 }
 
 /// The settings of the attention-only methods (those of `--attention-map`, `--head`, `--head-fusion`,
 /// `--discard-ratio`); ``ExplanationMethod/gradRollout`` uses the discard ratio too.
-package struct ExplanationSettings: Sendable {
-    package var map: AttentionMapKind
-    package var heads: HeadSelection
-    package var fusion: HeadSelection
-    package var discardRatio: Double
+public struct ExplanationSettings: Sendable {
+    public var map: AttentionMapKind
+    public var heads: HeadSelection
+    public var fusion: HeadSelection
+    public var discardRatio: Double
 
-    package init(map: AttentionMapKind = .last, heads: HeadSelection = .mean, fusion: HeadSelection = .mean, discardRatio: Double = 0) {
+    public init(map: AttentionMapKind = .last, heads: HeadSelection = .mean, fusion: HeadSelection = .mean, discardRatio: Double = 0) {
         self.map = map
         self.heads = heads
         self.fusion = fusion
@@ -63,20 +64,18 @@ enum Explanations {
         return row.map { $0 / Double(n - prefix) }
     }
 
-    /// `result ← a·result` for `n × n` matrices (skipping zero entries of `a`).
+    /// `a·result` for `n × n` row-major matrices (double precision; the corresponding C function is `cblas_dgemm()`).
     static func multiply(_ a: [Double], _ result: [Double], _ n: Int) -> [Double] {
-        var next = [Double](repeating: 0, count: n * n)
-        next.withUnsafeMutableBufferPointer { out in
-            result.withUnsafeBufferPointer { r in
-                for i in 0..<n {
-                    for k in 0..<n where a[i * n + k] != 0 {
-                        let w = a[i * n + k]
-                        for j in 0..<n { out[i * n + j] += w * r[k * n + j] }
-                    }
+        [Double](unsafeUninitializedCapacity: n * n) { out, count in
+            a.withUnsafeBufferPointer { a in
+                result.withUnsafeBufferPointer { r in
+                    cblas_dgemm(
+                        CblasRowMajor, CblasNoTrans, CblasNoTrans, blasint(n), blasint(n), blasint(n), 1, a.baseAddress, blasint(n),
+                        r.baseAddress, blasint(n), 0, out.baseAddress, blasint(n))
                 }
             }
+            count = n * n
         }
-        return next
     }
 
     /// Chefer et al. 2021 (ICCV), Transformer-MM-Explainability's ViT notebook (`avg_heads`,
@@ -169,9 +168,9 @@ enum Explanations {
 }
 
 /// An image's classification with its explanations.
-package struct ExplainedClassification: Sendable {
-    package var classification: Classification
-    package var explanations: [Explanation]
+public struct ExplainedClassification: Sendable {
+    public var classification: Classification
+    public var explanations: [Explanation]
 }
 
 /// Class-specific explanations of a ``Classifier``'s predictions: one forward pass records what the backward pass
@@ -183,14 +182,14 @@ package struct ExplainedClassification: Sendable {
 /// LayerScale, registers, norm_pre; GELU, tanh-GELU, QuickGELU, SiLU): others throw
 /// ``ViTError/invalidArgument(_:)`` ("explanations are not implemented for … yet"). Thread-safe (calls are
 /// serialised).
-package final class Explainer: @unchecked Sendable {
-    package let classifier: Classifier
+public final class Explainer: @unchecked Sendable {
+    public let classifier: Classifier
     let backward: Backward
     private let workspace: Workspace
     private let trace: ForwardTrace
     private let lock = NSLock()
 
-    package init(classifier: Classifier) throws {
+    public init(classifier: Classifier) throws {
         self.classifier = classifier
         let a = classifier.model.architecture
         backward = try Backward(model: classifier.model)
@@ -199,7 +198,7 @@ package final class Explainer: @unchecked Sendable {
     }
 
     /// The class index for `text`: an index `0..<classes`, else a label (exact, then case-insensitive).
-    package func target(_ text: String) throws -> Int {
+    public func target(_ text: String) throws -> Int {
         let labels = classifier.info.labels
         if let i = Int(text) {
             guard i >= 0 && i < labels.count else {
@@ -235,7 +234,7 @@ package final class Explainer: @unchecked Sendable {
     }
 
     /// Classifies one image and explains it with every method for every target (default: the top-1 class).
-    package func explain(
+    public func explain(
         _ image: RGBImage, methods: [ExplanationMethod], targets: [Int]? = nil, topK: Int = 5,
         settings: ExplanationSettings = ExplanationSettings()
     ) throws -> ExplainedClassification {
@@ -243,7 +242,7 @@ package final class Explainer: @unchecked Sendable {
     }
 
     /// The same for a preprocessed input `[channels][height][width]`.
-    package func explain(
+    public func explain(
         preprocessed input: [Float], methods: [ExplanationMethod], targets: [Int]? = nil, topK: Int = 5,
         settings: ExplanationSettings = ExplanationSettings()
     ) throws -> ExplainedClassification {

@@ -62,15 +62,9 @@ extension Kernels {
 
 extension Linear {
     /// The fp32 packed weight, or nil for BF16 / INT8 layers.
-    ///
-    /// Read by reflection while `packed` changes from a plain fp32 pointer to one case per precision (the
-    /// `--precision` work in progress beside this): either shape works here.
     fileprivate var fp32Packed: OpaquePointer? {
-        let value: Any = packed
-        if let p = value as? OpaquePointer { return p }
-        let mirror = Mirror(reflecting: value)
-        guard mirror.displayStyle == .enum, let child = mirror.children.first, child.label == "fp32" else { return nil }
-        return child.value as? OpaquePointer
+        if case .fp32(let p) = packed { return p }
+        return nil
     }
 }
 
@@ -301,9 +295,9 @@ final class Backward: @unchecked Sendable {
         return ViTGradients(
             layers: a.depth, heads: a.heads, tokens: n, embedDim: d, attention: attentionGrad.array,
             tokenGradients: tokenGrads.array,
-            tokenActivations: (0...a.depth).flatMap { l in
-                Array(UnsafeBufferPointer(start: trace.blockInput(l) + offset * d, count: n * d))
-            },
+            tokenActivations: trace.images == 1
+                ? Array(UnsafeBufferPointer(start: trace.blockInput(0), count: (a.depth + 1) * n * d))
+                : (0...a.depth).flatMap { l in Array(UnsafeBufferPointer(start: trace.blockInput(l) + offset * d, count: n * d)) },
             pixels: pixelsGrad.array)
     }
 }
