@@ -8,7 +8,9 @@ let package = Package(
         .library(name: "ViTKit", targets: ["ViTKit"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0")
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        // `swift package generate-documentation --target ViTKit` builds the DocC catalog (Sources/ViTKit/ViTKit.docc).
+        .package(url: "https://github.com/swiftlang/swift-docc-plugin", from: "1.4.0"),
     ],
     targets: [
         .systemLibrary(
@@ -33,7 +35,12 @@ let package = Package(
         // and the optimiser's level is the configuration's (`-c release` for speed, as the tests run).
         .target(name: "ViTKernels"),
         // Resources: the ImageNet label lists (tools/make_imagenet_labels.py) and the timm architecture table.
-        .target(name: "ViTKit", dependencies: ["PNGIO", "JPEGIO", "CBLAS", "CZlib", "ViTKernels"], resources: [.copy("Resources")]),
+        .target(
+            name: "ViTKit",
+            dependencies: [
+                "PNGIO", "JPEGIO", .target(name: "CBLAS", condition: .when(platforms: [.linux])), "CZlib", "ViTKernels",
+            ],
+            resources: [.copy("Resources")]),
         .executableTarget(
             name: "vitclassify",
             dependencies: [

@@ -171,6 +171,7 @@ public final class Classifier: @unchecked Sendable {
     /// Classifies one image.
     ///
     /// - Parameters:
+    ///   - image: the decoded image, any size (it is preprocessed as the checkpoint's library does).
     ///   - topK: how many predictions to return, most probable first (0: every class).
     ///   - attention: also return every layer's and head's attention probabilities.
     public func classify(_ image: RGBImage, topK: Int = 5, attention: Bool = false) -> Classification {
@@ -187,6 +188,7 @@ public final class Classifier: @unchecked Sendable {
     /// Classifies decoded images as one batch (the result of each is the same bits as classifying it alone).
     ///
     /// - Parameters:
+    ///   - images: decoded images, any sizes.
     ///   - topK: how many predictions to return per image, most probable first (0: every class).
     ///   - attention: also return every layer's and head's attention probabilities.
     public func classify(_ images: [RGBImage], topK: Int = 5, attention: Bool = false) -> [Classification] {

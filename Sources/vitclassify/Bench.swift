@@ -2,10 +2,6 @@ import ArgumentParser
 import Foundation
 import ViTKit
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Time the forward pass on a synthetic input (after warm-up).",
@@ -115,19 +111,8 @@ struct Bench: ParsableCommand {
             ]).rendered)
     }
 
-    /// This process's peak resident set (`VmHWM` in /proc/self/status). Not `getrusage`'s `ru_maxrss`: on Linux that
-    /// carries a large parent's peak across fork and exec.
-    static func peakResidentMegabytes() -> Double {
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        else {
-            var usage = rusage()
-            getrusage(RUSAGE_SELF.rawValue, &usage)
-            return Double(usage.ru_maxrss) / 1024
-        }
-        return kilobytes / 1024
-    }
+    /// This process's peak resident set (``Platform/peakResidentBytes()``).
+    static func peakResidentMegabytes() -> Double { Double(Platform.peakResidentBytes()) / (1024 * 1024) }
 
     /// Wall time of `vitclassify IMAGE --model M` in a new process, for a PNG at the model's input size.
     private func coldStart(_ classifier: Classifier) throws -> Double {
@@ -139,7 +124,7 @@ struct Bench: ParsableCommand {
         var generator = SplitMix(seed: 7)
         let pixels = (0..<(a.imageWidth * a.imageHeight * 3)).map { _ in UInt8(generator.next() * 255) }
         try PNGEncoder.write(RGBImage(width: a.imageWidth, height: a.imageHeight, trustedPixels: pixels), to: image)
-        let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+        let executable = URL(fileURLWithPath: Platform.executablePath)
         var arguments = [image, "--model", classifier.info.weightsPath, "--format", "json"]
         if let threads = modelArguments.threads { arguments += ["--threads", String(threads)] }
         if let size = modelArguments.imageSize { arguments += ["--image-size", String(size)] }

@@ -1,12 +1,6 @@
 import Foundation
 import ViTKit
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Shows Hub downloads on standard error: a progress bar when it is a terminal (and `HF_HUB_DISABLE_PROGRESS_BARS`
 /// is not set), nothing otherwise; warnings always, as `warning: …` lines.
 final class DownloadProgress: @unchecked Sendable {

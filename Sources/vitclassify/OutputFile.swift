@@ -1,10 +1,6 @@
 import Foundation
 import ViTKit
 
-#if canImport(Glibc)
-    import Glibc
-#endif
-
 /// Where batch rows go: standard output, or a file written in whole rows (one `write` per batch of complete
 /// lines), so an interrupted run leaves only complete rows behind and `--resume` can carry on.
 final class RowOutput {
@@ -87,7 +83,7 @@ final class RowOutput {
     }
 
     private static func truncate(_ path: String, to length: Int) throws {
-        if Glibc.truncate(path, off_t(length)) != 0 {
+        if !Platform.truncate(path, length: length) {
             throw ViTError.writeFailed(path: path, reason: String(cString: strerror(errno)))
         }
     }

@@ -88,7 +88,8 @@ public struct AttentionMaps: Sendable {
         return row.map { Float($0 / Double(n - prefixTokens)) }
     }
 
-    /// `[layer][head][token]`: ``queryRow(layer:head:)`` for every layer and head.
+    /// `[layer][head][token]`: for every layer and head, the class token's attention over all tokens (prefix tokens
+    /// first), the row of query 0; without a class token, the mean of the patch queries' rows. Each sums to 1.
     public var classRows: [[[Float]]] {
         (0..<layers).map { l in (0..<heads).map { h in queryRow(layer: l, head: h) } }
     }

@@ -235,7 +235,7 @@ package final class SafeTensorsFile: @unchecked Sendable {
                 }
             case .f16:
                 for i in 0..<count {
-                    out[i] = Float(Float16(bitPattern: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian))
+                    out[i] = Half.float(bits: source.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self).littleEndian)
                 }
             case .bf16:
                 for i in 0..<count {

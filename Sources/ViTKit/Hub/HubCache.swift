@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// The Hugging Face cache layout that `huggingface_hub` (and so timm and transformers) reads and writes, checked
 /// against `huggingface_hub` 2.4.0 (`file_download.py`):
 ///

@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// Something worth telling the user while a model is fetched.
 package enum HubEvent: Sendable {
     /// A file's download starts (or resumes at `resumingAt` bytes); `total` is its size when the Hub says it.

@@ -1,6 +1,10 @@
-import CBLAS
+#if canImport(Accelerate)
+    import Accelerate
+#else
+    import CBLAS
+#endif
 
-/// The BLAS calls of the forward pass (OpenBLAS's cblas), row-major throughout.
+/// The BLAS calls of the forward pass (OpenBLAS's cblas; Accelerate's on Apple's systems), row-major throughout.
 enum BLAS {
     /// C = alpha · op(A) · op(B) + beta · C, with op(X) = Xᵀ when the matching flag is set.
     ///
@@ -14,14 +18,22 @@ enum BLAS {
     ) {
         cblas_sgemm(
             CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+            Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
     /// Makes OpenBLAS single-threaded and stops the worker threads it started at load (they would spin for ~0.1 s).
     static func runSingleThreaded() {
-        openblas_set_num_threads(1)
-        blas_thread_shutdown_()
+        #if !canImport(Accelerate)
+            openblas_set_num_threads(1)
+            blas_thread_shutdown_()
+        #endif
     }
 
-    static var configuration: String { String(cString: openblas_get_config()) }
+    static var configuration: String {
+        #if canImport(Accelerate)
+            "Accelerate"
+        #else
+            String(cString: openblas_get_config())
+        #endif
+    }
 }

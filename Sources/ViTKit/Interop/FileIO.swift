@@ -1,11 +1,5 @@
 import Foundation
 
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// File reading, memory mapping and atomic writes: the POSIX calls, with errno turned into ``ViTError``.
 package enum FileIO {
     /// The text of the current `errno`.
