@@ -190,6 +190,91 @@ def check_explore(args):
         check(labels == [p["label"] for p in reference["predictions"]], "JS off: the predictions are shown")
 
 
+def check_report(args):
+    """The eval and batch reports of a class-per-folder dataset: gallery, filters, confusion-matrix cells, JS off."""
+    import csv
+    workdir = tempfile.mkdtemp(prefix="browser-report-")
+    model = ["--model", args.model] if args.model else []
+    report = os.path.join(workdir, "eval.html")
+    subprocess.run([args.vitclassify, "eval", args.dataset, "--report", report, "--quiet"] + model + (["--explore-pages"] if args.explore_pages else []), check=True, capture_output=True)
+    result = json.loads(subprocess.run([args.vitclassify, "eval", args.dataset, "--format", "json", "--quiet"] + model, check=True, capture_output=True, text=True).stdout)
+    labels, matrix = result["confusion_labels"], result["confusion"]
+    total = result["images"] + result["failed"]
+    html = open(report, encoding="utf-8").read()
+    check(os.path.abspath(args.dataset) not in html and workdir not in html, "the report holds no absolute path of this machine")
+    wrong = total - sum(matrix[i][i] for i in range(len(labels))) - result["failed"]
+
+    def gallery(session):
+        return session.run(
+            "const g = document.getElementById('gallery');"
+            "return {count: Number(g.dataset.count), items: Array.from(g.querySelectorAll('figure'), f => ({name: f.dataset.name, label: f.dataset.label,"
+            " index: f.dataset.index, truth: f.dataset.truth, probability: Number(f.dataset.probability), wrong: f.classList.contains('wrong')}))};"
+        )
+
+    with webdriver.Driver() as driver, driver.session() as session:
+        session.open(report)
+        session.wait("return document.getElementById('gallery').dataset.ready === 'true'")
+        errors = [e for e in session.console() if e.get("level") == "SEVERE"]
+        check(not errors, "report: no console errors on load" + ("" if not errors else ": " + errors[0]["message"]))
+        names = session.run("return JSON.parse(document.getElementById('report-meta').textContent).labels")
+        g = gallery(session)
+        check(g["count"] == total, "report: the gallery holds all %d images (got %d)" % (total, g["count"]))
+        flags = [i["wrong"] for i in g["items"]]
+        check(sum(flags) == wrong and flags == sorted(flags, reverse=True), "report: the %d misclassified images come first" % wrong)
+        imgs = session.run("return Array.from(document.querySelectorAll('#gallery img')).filter(i => i.complete && i.naturalWidth > 0).length")
+        check(imgs == min(total, 100), "report: the thumbnails load (%d)" % imgs)
+        # Confusion-matrix cells: every non-empty cell selects exactly its images.
+        for t, true_label in enumerate(labels):
+            for p, predicted in enumerate(labels):
+                if matrix[t][p] == 0 or (t == p and t % 3):
+                    continue
+                cell = session.element("table.confusion tbody tr:nth-child(%d) td:nth-of-type(%d)" % (t + 1, p + 1))
+                session.click(cell)
+                g = gallery(session)
+                ok = g["count"] == matrix[t][p] and all(names[int(i["truth"])] == true_label and i["label"] == predicted for i in g["items"])
+                check(ok, "report: cell (true %s, predicted %s) selects its %d images (got %d)" % (true_label, predicted, matrix[t][p], g["count"]))
+                session.click(cell)  # a second click clears the cell
+        check(gallery(session)["count"] == total, "report: clicking the cell again clears it")
+        # The label filter: the predicted label's images (the column sum of the matrix).
+        p = max(range(len(labels)), key=lambda j: sum(row[j] for row in matrix))
+        index = session.run("return JSON.parse(document.getElementById('report-meta').textContent).labels.indexOf(arguments[0])", labels[p])
+        session.click(session.element("#label option[value='%d']" % index))
+        g = gallery(session)
+        want = sum(row[p] for row in matrix)
+        check(g["count"] == want and all(i["label"] == labels[p] for i in g["items"]), "report: the label filter %s shows its %d images (got %d)" % (labels[p], want, g["count"]))
+        session.click(session.element("#clear"))
+        # The confidence filter.
+        box = session.element("#min")
+        session.call("POST", "/element/%s/clear" % box, {})
+        session.keys(box, "0.9")
+        g = gallery(session)
+        check(all(i["probability"] >= 0.9 for i in g["items"]) and g["count"] <= total, "report: confidence ≥ 0.9 shows %d images, all at least 0.9" % g["count"])
+        errors = [e for e in session.console() if e.get("level") == "SEVERE"]
+        check(not errors, "report: no console errors after interaction" + ("" if not errors else ": " + errors[0]["message"]))
+
+    with webdriver.Driver() as driver, driver.session(javascript=False) as session:
+        session.open(report)
+        check(session.displayed(session.element("table.confusion")), "report, JS off: the confusion matrix is shown")
+
+    # batch --report: the label filter against the CSV rows.
+    batch = os.path.join(workdir, "batch.html")
+    rows_path = os.path.join(workdir, "rows.csv")
+    subprocess.run([args.vitclassify, "batch", args.dataset, "--recursive", "--report", batch, "--output", rows_path, "--quiet"] + model, check=True)
+    rows = list(csv.DictReader(open(rows_path, newline="")))
+    with webdriver.Driver() as driver, driver.session() as session:
+        session.open(batch)
+        session.wait("return document.getElementById('gallery').dataset.ready === 'true'")
+        check(gallery(session)["count"] == len(rows), "batch report: the gallery holds the %d CSV rows" % len(rows))
+        label = rows[0]["label"]
+        index = int(rows[0]["index"])
+        session.click(session.element("#label option[value='%d']" % index))
+        g = gallery(session)
+        want = sorted(os.path.relpath(r["image"], args.dataset) for r in rows if r["label"] == label)
+        check(sorted(i["name"] for i in g["items"]) == want, "batch report: the label filter %s selects the CSV's %d rows" % (label, len(want)))
+        errors = [e for e in session.console() if e.get("level") == "SEVERE"]
+        check(not errors, "batch report: no console errors")
+
+
 def view_of(session):
     return session.element("#view")
 
@@ -203,11 +288,19 @@ def main():
     e.add_argument("--model")
     e.add_argument("--page")
     e.add_argument("--query-reference")
+    r = sub.add_parser("report")
+    r.add_argument("--vitclassify", required=True)
+    r.add_argument("--dataset", required=True, help="a folder with one subfolder of images per class")
+    r.add_argument("--model")
+    r.add_argument("--explore-pages", action="store_true")
     args = parser.parse_args()
     if not webdriver.available():
         print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
         return 2
-    check_explore(args)
+    if args.command == "explore":
+        check_explore(args)
+    else:
+        check_report(args)
     print("%d failure(s)" % len(FAILURES))
     return 1 if FAILURES else 0
 

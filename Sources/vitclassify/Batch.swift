@@ -72,6 +72,8 @@ struct Batch: ParsableCommand {
     @Flag(name: .long, help: "No progress or summary on stderr (warnings are still printed).")
     var quiet = false
 
+    @OptionGroup(title: "Report (with --resume it covers both runs)") var reportArguments: ReportArguments
+
     func validate() throws {
         if topK < 1 { throw ValidationError("--top-k must be at least 1") }
         if batchSize < 1 || batchSize > 4096 { throw ValidationError("--batch-size must be between 1 and 4096") }
@@ -93,6 +95,9 @@ struct Batch: ParsableCommand {
         let explainer = explanationArguments.requested ? try Explainer(classifier: classifier) : nil
         let targets = try explainer.map(explanationArguments.targets) ?? nil
 
+        // The report first: an existing one is refused before any output is created.
+        let report = try reportArguments.open(
+            classifier: classifier, force: force, resume: resume, root: directory, map: { try attentionArguments.selectedMap($0) })
         // Output: stdout, a new file, a replaced file, or the continuation of an interrupted run.
         let sink: RowOutput
         var header = format == .csv ? BatchRows.csvHeader(topK: topK) : nil
@@ -131,7 +136,7 @@ struct Batch: ParsableCommand {
         let progress = ProgressReporter(total: paths.count, quiet: quiet)
         let runner = BatchRunner(
             classifier: classifier, batchSize: batchSize, readOptions: imageArguments.options, topK: topK,
-            attention: overlays != nil, keepImages: overlays != nil || explainer != nil)
+            attention: overlays != nil || report != nil, keepImages: overlays != nil || explainer != nil || report != nil)
         var classified = 0, failed = 0
         // Test hook (BatchTests): VITCLASSIFY_TEST_HOLD=K:FILE pauses once K rows are written, until FILE exists or a signal.
         var testHold = ProcessInfo.processInfo.environment["VITCLASSIFY_TEST_HOLD"]?
@@ -184,6 +189,7 @@ struct Batch: ParsableCommand {
                     error = failure.errorDescription
                     printError("warning: \(error!)")
                 }
+                try report?.record(path: outcome.path, image: outcome.image, classification: try? outcome.result.get(), error: error)
                 text += row(outcome.path, predictions, error, model, explanations: explanations)
             }
             try sink.write(text)
@@ -194,6 +200,8 @@ struct Batch: ParsableCommand {
             }
         }
         try sink.sync()
+        // Also after an interruption: the report then shows what is done, and --resume completes it.
+        try report?.finish(title: "vitclassify batch: \(model) on \(directory.map { URL(fileURLWithPath: $0).lastPathComponent } ?? "listed files")")
         progress.summary(classified: classified, failed: failed)
         if Interruption.requested {
             printError(

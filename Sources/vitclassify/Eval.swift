@@ -27,6 +27,8 @@ struct Eval: ParsableCommand {
     @Flag(name: .long, help: "No progress on stderr.")
     var quiet = false
 
+    @OptionGroup(title: "Report (an existing report is replaced)") var reportArguments: ReportArguments
+
     @OptionGroup(title: "Faithfulness of explanations") var faithfulnessArguments: FaithfulnessArguments
 
     func validate() throws {
@@ -49,15 +51,21 @@ struct Eval: ParsableCommand {
             return try runFaithfulness(classifier, paths: paths, truth: truth, format: format)
         }
         var evaluation = Evaluation(labels: labels)
+        let report = try reportArguments.open(classifier: classifier, force: true, resume: false, root: directory)
         let progress = ProgressReporter(total: paths.count, quiet: quiet)
-        let runner = BatchRunner(classifier: classifier, batchSize: batchSize, readOptions: imageArguments.options, topK: 5)
+        let runner = BatchRunner(
+            classifier: classifier, batchSize: batchSize, readOptions: imageArguments.options, topK: 5,
+            attention: report != nil, keepImages: report != nil)
         try runner.run(paths) { outcomes in
             for outcome in outcomes {
                 switch outcome.result {
-                case .success(let c): evaluation.add(trueIndex: truth[outcome.path]!, logits: c.logits)
+                case .success(let c):
+                    evaluation.add(trueIndex: truth[outcome.path]!, logits: c.logits)
+                    try report?.record(path: outcome.path, image: outcome.image, classification: c, error: nil, truth: truth[outcome.path])
                 case .failure(let error):
                     evaluation.addFailure()
                     printError("warning: \(error.errorDescription ?? "\(error)")")
+                    try report?.record(path: outcome.path, image: nil, classification: nil, error: error.errorDescription, truth: truth[outcome.path])
                 }
             }
             progress.update(done: evaluation.images + evaluation.failed, failed: evaluation.failed)
@@ -66,6 +74,9 @@ struct Eval: ParsableCommand {
         let perClass = evaluation.perClass(
             folders: Dictionary(folders.map { ($0.index, $0.folder) }, uniquingKeysWith: { a, _ in a }))
         let classes = perClass.map(\.index)
+        try report?.finish(
+            title: "vitclassify eval: \(classifier.info.name) on \(URL(fileURLWithPath: directory).lastPathComponent)",
+            confusion: ReportWriter.Confusion(labels: labels, classes: classes, counts: evaluation.confusion))
         switch format {
         case .json:
             print(

@@ -172,3 +172,100 @@ enum Browser {
         return (process.terminationStatus, String(decoding: data, as: UTF8.self))
     }
 }
+
+/// `batch --report` and `eval --report`: the gallery files, --resume, and the page in headless Chromium.
+@Suite("Explore reports", .serialized)
+struct ExploreReportTests {
+    /// A class-per-folder dataset from images/: two images per class of five classes, plus three in the wrong folder
+    /// (a sandal under bag, a dress under coat, an ankle boot under sneaker), so that eval has misclassifications.
+    static func dataset() throws -> URL {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("vit-report-\(UUID().uuidString)")
+        let images = ExploreTests.repository.appendingPathComponent("images")
+        let files: [(String, String)] =
+            ["ankle-boot", "bag", "coat", "sneaker", "shirt"].flatMap { c in [(c, "\(c)-1.png"), (c, "\(c)-2.png")] }
+            + [("bag", "sandal-1.png"), ("coat", "dress-1.png"), ("sneaker", "ankle-boot-2.png")]
+        for (folder, file) in files {
+            let target = root.appendingPathComponent(folder)
+            try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            try FileManager.default.copyItem(
+                at: images.appendingPathComponent(file), to: target.appendingPathComponent(folder == "sneaker" && file.hasPrefix("ankle") ? "x-" + file : file))
+        }
+        return root
+    }
+
+    /// The records of a report page (the JSON array in #report-data).
+    static func records(_ report: URL) throws -> [[Any]] {
+        let html = try String(contentsOf: report, encoding: .utf8)
+        let start = try #require(html.range(of: "<script type=\"application/json\" id=\"report-data\">"))
+        let end = try #require(html[start.upperBound...].range(of: "</script>"))
+        let json = Data(html[start.upperBound..<end.lowerBound].utf8)
+        return try #require(try JSONSerialization.jsonObject(with: json) as? [[Any]])
+    }
+
+    @Test("batch --report: thumbnails and records beside the page; refused when it exists; --resume covers both runs")
+    func batchReport() throws {
+        let root = try Self.dataset()
+        // Outside the dataset: a report folder inside it would be scanned as images by the next --recursive run.
+        let out = root.deletingLastPathComponent().appendingPathComponent(root.lastPathComponent + "-out")
+        defer { for url in [root, out] { try? FileManager.default.removeItem(at: url) } }
+        try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
+        let report = out.appendingPathComponent("r.html"), rows = out.appendingPathComponent("rows.csv")
+        // The first run sees 2 of the 5 class folders' images through --shard; the resumed one the rest.
+        let first = try CLI.run(["batch", root.path, "--recursive", "--shard", "1/2", "--output", rows.path, "--report", report.path, "--quiet"])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(try Self.records(report).count == 7)
+        let refused = try CLI.run(["batch", root.path, "--recursive", "--output", out.appendingPathComponent("other.csv").path, "--report", report.path, "--quiet"])
+        #expect(refused.status == 1 && refused.stderr.contains("refusing to overwrite"))
+        #expect(!FileManager.default.fileExists(atPath: out.appendingPathComponent("other.csv").path))
+        let resumed = try CLI.run(["batch", root.path, "--recursive", "--output", rows.path, "--report", report.path, "--resume", "--quiet"])
+        #expect(resumed.status == 0, "\(resumed.stderr)")
+        let records = try Self.records(report)
+        #expect(records.count == 13)
+        #expect(Set(records.map { $0[0] as! String }).count == 13)
+        for record in records {
+            let thumb = record[1] as! String
+            #expect(thumb.hasPrefix("r.html.files/thumbs/"))
+            #expect(FileManager.default.fileExists(atPath: out.appendingPathComponent(thumb).path))
+            #expect(!(record[0] as! String).hasPrefix("/"))
+        }
+        let html = try String(contentsOf: report, encoding: .utf8)
+        #expect(!html.contains(root.path) && !html.contains("{{"))
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: out.path).filter { $0.hasPrefix(".") }
+        #expect(leftovers.isEmpty, "temporary files left: \(leftovers)")
+    }
+
+    @Test("eval --report --explore-pages: the matrix, misclassified records, one linked page per image")
+    func evalReport() throws {
+        let root = try Self.dataset()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let report = root.appendingPathComponent("eval.html")
+        let run = try CLI.run(["eval", root.path, "--report", report.path, "--explore-pages", "--quiet"])
+        #expect(run.status == 0, "\(run.stderr)")
+        let records = try Self.records(report)
+        #expect(records.count == 13)
+        #expect(records.filter { ($0[3] as! Int) != ($0[5] as! Int) }.count == 3)
+        for record in records {
+            let page = record[6] as! String
+            #expect(page.hasPrefix("eval.html.files/pages/") && FileManager.default.fileExists(atPath: root.appendingPathComponent(page).path))
+        }
+        let html = try String(contentsOf: report, encoding: .utf8)
+        #expect(html.contains("<table class=\"confusion\">") && html.contains("data-true=\"7\" data-pred=\"9\""))
+        let bad = try CLI.run(["eval", root.path, "--explore-pages"])
+        #expect(bad.status == 1 && bad.stderr.contains("--explore-pages needs --report"))
+    }
+
+    @Test(
+        "headless Chromium: report filters and confusion-matrix cells select the right images",
+        .enabled(
+            if: Browser.required || Browser.available,
+            "needs chromium and chromium-driver (apt-get install chromium chromium-driver); .ci/run installs them and sets VITCLASSIFY_REQUIRE_CHROMIUM=1"
+        ))
+    func browser() throws {
+        try #require(Browser.available, "VITCLASSIFY_REQUIRE_CHROMIUM is set, but chromium or chromedriver is missing")
+        let root = try Self.dataset()
+        defer { try? FileManager.default.removeItem(at: root) }
+        let (status, output) = try Browser.check(["report", "--vitclassify", CLI.binary.path, "--dataset", root.path])
+        #expect(status == 0, "browser_check.py failed:\n\(output)")
+        #expect(output.contains("cell (true Sneaker, predicted Ankle boot) selects its 1 images"))
+    }
+}

@@ -35,9 +35,16 @@
     return b;
   }
 
-  async function inflate(bytes) {
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('deflate'));
-    return new Response(stream).arrayBuffer();
+  // The attention block: base64 → bytes through the browser's own data: URL decoder (falling back to atob), then
+  // inflated by DecompressionStream('deflate').
+  async function block() {
+    let body;
+    try {
+      body = (await fetch('data:application/octet-stream;base64,' + meta.data)).body;
+    } catch (error) {
+      body = new Blob([bytesOf(meta.data)]).stream();
+    }
+    return new Response(body.pipeThrough(new DecompressionStream('deflate'))).arrayBuffer();
   }
 
   function load(buffer) {
@@ -344,7 +351,7 @@
   async function main() {
     const source = $('source');
     await source.decode();
-    load(await inflate(bytesOf(meta.data)));
+    load(await block());
     baseMain = pixelsOf(source, DW, DH);
     axesMain = axes(DW, DH);
     controls();
