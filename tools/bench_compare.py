@@ -53,6 +53,8 @@ Usage (from the repository root, after `swift build -c release --scratch-path .b
   .venv-tools/bin/python tools/bench_compare.py --isa avx2 --out BENCHMARKS.md   # AVX2 path section
   .venv-tools/bin/python tools/bench_compare.py --baseline "old=/tmp/old-build/release/vitclassify" \\
       --baseline "openblas-path=env VITCLASSIFY_NO_PACKED_GEMM=1 OPENBLAS_CORETYPE=Haswell /tmp/old/vitclassify"
+  .venv-tools/bin/python tools/bench_compare.py --precision bf16,int8 --skip-default   # + vitclassify bf16/int8
+      # and ONNX Runtime INT8 (quantize_dynamic of the same model.onnx, cached as model.int8.onnx) columns
   .venv-tools/bin/python tools/bench_compare.py --quick      # smoke run -> bench-out/BENCHMARKS.quick.md
   .venv-tools/bin/python tools/bench_compare.py --quick --isa avx2 --out bench-out/BENCHMARKS.test.md
   .venv-tools/bin/python tools/bench_compare.py --from-json bench-out/bench_results.json   # re-render only
@@ -90,7 +92,14 @@ import make_bench_models as mbm  # noqa: E402  (imports nothing heavy at module 
 BENCH_OUT = os.path.join(REPO, "bench-out")
 TITLE = "# Benchmarks: vitclassify vs ONNX Runtime vs PyTorch eager"
 ENGINES = ("vitclassify", "ort", "torch")  # plus "baseline:NAME" per --baseline, after vitclassify
-ENGINE_NAMES = {"vitclassify": "vitclassify", "ort": "ONNX Runtime", "torch": "PyTorch eager"}
+ENGINE_NAMES = {"vitclassify": "vitclassify", "ort": "ONNX Runtime", "torch": "PyTorch eager",
+                "ort-int8": "ONNX Runtime INT8", "prec:bf16": "vitclassify bf16", "prec:int8": "vitclassify int8"}
+# --precision: vitclassify again with `bench --precision P` ("prec:P" engines, after the baselines), and ONNX Runtime's
+# quantize_dynamic of the same ONNX model ("ort-int8", after "ort") when int8 is among them.
+PRECISIONS = ("bf16", "int8")
+INT8_ORT_TARGETS = {"ti": 1.00, "s": 1.00, "b": 0.90}  # vitclassify int8 / ORT INT8, batch 1 and 8
+BF16_FP32_TARGET = 0.60  # ViT-B/16 bf16 / fp32, where AVX512_BF16 exists
+INT8_RSS_FACTOR = 0.35
 # --isa: what narrows each engine. vitclassify (and baselines): VITCLASSIFY_ISA; the older VITCLASSIFY_NO_PACKED_GEMM
 # also narrows it (to fallback), so both are removed from the environment the script passes on. PyTorch: ATen's
 # dispatch, MKL and oneDNN each have their own variable. ONNX Runtime: nothing (MLAS dispatches on CPUID).
@@ -220,7 +229,7 @@ def torch_worker(conn, threads):
             conn.send(("error", f"{type(e).__name__}: {e}"))
 
 
-def ort_worker(conn, threads, spinning=True):
+def ort_worker(conn, threads, spinning=True, model_file="model.onnx"):
     import onnxruntime as ort
 
     sess = None
@@ -241,7 +250,7 @@ def ort_worker(conn, threads, spinning=True):
                 so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
                 so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
                 so.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
-                sess = ort.InferenceSession(os.path.join(msg[1], "model.onnx"), so, providers=["CPUExecutionProvider"])
+                sess = ort.InferenceSession(os.path.join(msg[1], model_file), so, providers=["CPUExecutionProvider"])
                 conn.send(("ok", sess.get_providers()))
             elif msg[0] == "run":
                 _, batch, warmup, iterations = msg
@@ -285,11 +294,12 @@ class Worker:
 
 
 # --------------------------------------------------------------------------------------------- helpers
-def run_vitclassify_bench(prefix, model_dir, batch, threads, warmup, iterations):
-    """prefix: the command before `bench` (vitclassify's path, or a --baseline's split COMMAND_PREFIX)."""
+def run_vitclassify_bench(prefix, model_dir, batch, threads, warmup, iterations, extra=()):
+    """prefix: the command before `bench` (vitclassify's path, or a --baseline's split COMMAND_PREFIX); extra: more
+    bench options (`--precision P` for the "prec:P" engines)."""
     cmd = list(prefix) + ["bench", "--model", model_dir, "--batch-size", str(batch), "--threads", str(threads),
                           "--iterations", str(iterations), "--warmup", str(warmup), "--format", "json",
-                          "--no-cold-start"]
+                          "--no-cold-start"] + list(extra)
     # Launched through a forking `sh`: Linux carries a process's pre-exec peak RSS into ru_maxrss across
     # fork/exec, so a direct child of this Python process would report max(parent's peak, its own).
     p = subprocess.run(["sh", "-c", '"$@"; exit $?', "sh"] + cmd, capture_output=True, text=True)
@@ -316,9 +326,17 @@ def parse_baselines(specs):
     return out
 
 
+def precisions(args):
+    """The reduced precisions of --precision (a comma list; none by default)."""
+    return [p for p in PRECISIONS if p in (getattr(args, "precision", None) or "").split(",")]
+
+
 def engine_list(args):
-    """Engine ids in round order: vitclassify, the baselines ("baseline:NAME"), ONNX Runtime, PyTorch."""
-    return ["vitclassify"] + [f"baseline:{n}" for n, _ in parse_baselines(getattr(args, "baseline", []))] + ["ort", "torch"]
+    """Engine ids in round order: vitclassify, the baselines ("baseline:NAME"), vitclassify in each --precision
+    ("prec:P"), ONNX Runtime, ONNX Runtime INT8 (with --precision int8), PyTorch."""
+    p = precisions(args)
+    return (["vitclassify"] + [f"baseline:{n}" for n, _ in parse_baselines(getattr(args, "baseline", []))]
+            + [f"prec:{x}" for x in p] + ["ort"] + (["ort-int8"] if "int8" in p else []) + ["torch"])
 
 
 def engine_name(e):
@@ -527,9 +545,10 @@ def probe_variants(key, workers):
     return chosen, probe
 
 
-def bench_model(commands, key, model_dir, batches, args, tw, ow, loads, kernels):
+def bench_model(commands, key, model_dir, batches, args, tw, ow, loads, kernels, others=None):
     """commands: engine id -> command prefix for vitclassify and the baselines; tw/ow: the PyTorch and ORT workers
-    to time; kernels: engine id -> kernel_path/gemm_kernel/cpu_model from its bench JSON (filled in here)."""
+    to time; others: engine id -> worker for further in-process engines (ORT INT8); kernels: engine id ->
+    kernel_path/gemm_kernel/cpu_model (and precision/linear_kernel) from its bench JSON (filled in here)."""
     engines = engine_list(args)
     out = {}
     for batch in batches:
@@ -541,8 +560,9 @@ def bench_model(commands, key, model_dir, batches, args, tw, ow, loads, kernels)
             for engine in order:
                 time.sleep(args.settle)
                 if engine in commands:
+                    extra = ["--precision", engine.split(":", 1)[1]] if engine.startswith("prec:") else []
                     j = run_vitclassify_bench(commands[engine], model_dir, batch, args.threads, args.warmup,
-                                              args.iterations)
+                                              args.iterations, extra)
                     rounds[engine].append(j["ms_per_image_median"])
                     mins[engine].append(j["ms_per_image_min"])
                     rss[engine].append(j["peak_rss_mb"])
@@ -550,13 +570,16 @@ def bench_model(commands, key, model_dir, batches, args, tw, ow, loads, kernels)
                         out.setdefault(batch, {})["gflop_per_image"] = (j["gflops_per_second"] * j["ms_per_image_median"]
                                                                         / 1e3)
                     k = {f: j.get(f) for f in ("kernel_path", "gemm_kernel", "cpu_model")}
+                    if engine.startswith("prec:"):
+                        k.update({f: j.get(f) for f in ("precision", "linear_kernel")})
                     if engine not in kernels:
                         kernels[engine] = k
                     elif kernels[engine] != k:  # never expected: the path is fixed per binary and environment
                         kernels[engine].setdefault("changed", []).append(k)
                         log(f"warning: {engine_name(engine)} reported {k}, earlier {kernels[engine]}")
                 else:
-                    times = (tw if engine == "torch" else ow).call("run", batch, args.warmup, args.iterations)
+                    worker = tw if engine == "torch" else ow if engine == "ort" else others[engine]
+                    times = worker.call("run", batch, args.warmup, args.iterations)
                     rounds[engine].append(median(times))
                     mins[engine].append(min(times))
             loads.append(os.getloadavg()[0])
@@ -871,6 +894,9 @@ def render(meta, results, rss, numerics, default, args):
         a("")
         a("</details>")
         a("")
+    precs = [e for e in engines if e.startswith("prec:")]
+    if precs:
+        render_precision(a, meta, results, rss, args, precs, "ort-int8" in engines)
     a("### vitclassify peak RSS")
     a("")
     a(f"Target: peak RSS ≤ {RSS_FACTOR} × fp32 weight bytes + {RSS_SLACK_MB:g} MB (MB = MiB; `ru_maxrss` of the "
@@ -939,7 +965,82 @@ def render(meta, results, rss, numerics, default, args):
     return "\n".join(L).rstrip("\n") + "\n"
 
 
+def render_precision(a, meta, results, rss, args, precs, with_ort_int8):
+    """The --precision subsection: vitclassify fp32 / bf16 / int8 beside ONNX Runtime fp32 and INT8, ratios from the
+    same rounds, and the INT8 peak RSS target."""
+    pk = meta.get("precision_kernels") or {}
+    a("### Reduced precision (`--precision`)")
+    a("")
+    a("Kernels: " + "; ".join(f"{engine_name(e)}: `{(pk.get(e) or {}).get('linear_kernel')}` for the blocks' linear "
+                             "layers" for e in precs)
+      + (". ONNX Runtime INT8: `onnxruntime.quantization.quantize_dynamic(model.onnx, weight_type=QInt8, "
+         "per_channel=True)` of the same exported model (dynamic per-tensor UINT8 activations), run like ONNX "
+         "Runtime fp32." if with_ort_int8 else "."))
+    a("")
+    for batch in args.batches:
+        a(f"Batch {batch}, ms/image (median of the round medians) and time ratios (median of the per-round ratios; "
+          "below 1 = the first is faster):")
+        a("")
+        head = ["model", "fp32 ms"] + [f"{e.split(':')[1]} ms" for e in precs] + ["ORT fp32 ms"]
+        head += ["ORT INT8 ms"] if with_ort_int8 else []
+        head += [f"{e.split(':')[1]} / fp32" for e in precs] + (["int8 / ORT INT8"] if with_ort_int8 else [])
+        head += [f"{e.split(':')[1]} GOP/s" for e in precs] + ["target"]
+        a("| " + " | ".join(head) + " |")
+        a("|---|" + "---:|" * (len(head) - 2) + "---|")
+        for key in args.models:
+            r = results[key][batch]
+
+            def ratio(x, y):
+                return median([u / v for u, v in zip(r[x]["round_medians"], r[y]["round_medians"])])
+
+            row = [mbm.LABELS[key], f"{r['vitclassify']['ms_per_image']:.2f}"]
+            row += [f"{r[e]['ms_per_image']:.2f}" for e in precs] + [f"{r['ort']['ms_per_image']:.2f}"]
+            row += [f"{r['ort-int8']['ms_per_image']:.2f}"] if with_ort_int8 else []
+            row += [f"{ratio(e, 'vitclassify'):.2f}×" for e in precs]
+            tgt = []
+            if with_ort_int8 and "prec:int8" in precs:
+                q = ratio("prec:int8", "ort-int8")
+                row.append(f"{q:.2f}×")
+                lim = INT8_ORT_TARGETS.get(key)
+                if lim is not None:
+                    tgt.append(f"{ok(q <= lim)} int8 ≤ {lim:.2f}× ORT INT8")
+            row += [f"{r['gflop_per_image'] * 1000 / r[e]['ms_per_image']:.0f}" for e in precs]
+            if key == "b" and "prec:bf16" in precs and "bf16" in ((pk.get("prec:bf16") or {}).get("linear_kernel") or ""):
+                q = ratio("prec:bf16", "vitclassify")
+                tgt.append(f"{ok(q <= BF16_FP32_TARGET)} bf16 ≤ {BF16_FP32_TARGET:.2f}× fp32")
+            row.append(", ".join(tgt))
+            a("| " + " | ".join(row) + " |")
+        a("")
+    if "prec:int8" in precs:
+        a(f"INT8 peak RSS (target for ViT-B/16: ≤ {INT8_RSS_FACTOR} × fp32 weight bytes + {RSS_SLACK_MB:g} MB):")
+        a("")
+        a("| model | fp32 weights MB | limit MB | " + " | ".join(f"int8 batch {b} MB" for b in args.batches)
+          + " | " + " | ".join(f"fp32 batch {b} MB" for b in args.batches) + " | target |")
+        a("|---|---:|---:|" + "---:|" * (2 * len(args.batches)) + "---|")
+        for key in args.models:
+            w = rss[key]["weights_mb"]
+            lim = INT8_RSS_FACTOR * w + RSS_SLACK_MB
+            peaks = [results[key][b]["prec:int8"]["peak_rss_mb"] for b in args.batches]
+            a(f"| {mbm.LABELS[key]} | {w:.1f} | {lim:.1f} | " + " | ".join(f"{p:.1f}" for p in peaks) + " | "
+              + " | ".join(f"{results[key][b]['peak_rss_mb']:.1f}" for b in args.batches)
+              + (f" | {ok(all(p <= lim for p in peaks))} |" if key == "b" else " | (ViT-B/16 only) |"))
+        a("")
+
+
 # --------------------------------------------------------------------------------------------- main
+def ort_int8_model(model_dir):
+    """model.int8.onnx beside model.onnx: `onnxruntime.quantization.quantize_dynamic` (QInt8 weights per channel,
+    every op type it quantises by default), built once in a child process (the parent stays free of onnxruntime)."""
+    out = os.path.join(model_dir, "model.int8.onnx")
+    if not os.path.exists(out):
+        code = ("import sys; from onnxruntime.quantization import quantize_dynamic, QuantType; "
+                "quantize_dynamic(sys.argv[1], sys.argv[2], weight_type=QuantType.QInt8, per_channel=True)")
+        subprocess.run([sys.executable, "-c", code, os.path.join(model_dir, "model.onnx"), out + ".tmp"], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        os.replace(out + ".tmp", out)
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
@@ -972,6 +1073,10 @@ def main():
     ap.add_argument("--from-json", metavar="PATH",
                     help="re-render the report from a results JSON of an earlier run (bench-out/bench_results.json)")
     ap.add_argument("--skip-default", action="store_true", help="skip the default-model measurements")
+    ap.add_argument("--precision", default="", metavar="LIST",
+                    help="also time vitclassify with `bench --precision P` for each P of a comma list (bf16, int8); "
+                         "with int8, also ONNX Runtime on quantize_dynamic of the same ONNX model (QInt8 weights per "
+                         "channel, dynamic UINT8 activations): the reduced-precision tables")
     args = ap.parse_args()
     argv = sys.argv[1:]
     try:
@@ -1053,6 +1158,8 @@ def main():
                                    env={**torch_env, **({"OMP_WAIT_POLICY": "PASSIVE"} if v == "nospin" else {})})
                          for v in variants},
                "ort": {v: Worker(ort_worker, args.threads, v == "spin") for v in variants}}
+    if "int8" in precisions(args):
+        workers["ort-int8"] = {v: Worker(ort_worker, args.threads, v == "spin", "model.int8.onnx") for v in variants}
     tw0, ow0 = workers["torch"][variants[0]], workers["ort"][variants[0]]
     meta["versions"] = {**{k: v for k, v in tw0.info.items() if k != "isa"}, **ow0.info,
                         "python": platform.python_version()}
@@ -1068,7 +1175,8 @@ def main():
         meta["isa_notes"].append(f"PyTorch was asked for AVX2 ({', '.join(f'{k}={v}' for k, v in torch_env.items())}) "
                                  f"but reported ATen capability {meta['torch_isa']['aten_capability']}, MKL "
                                  f"{meta['torch_isa'].get('mkl')}, oneDNN {meta['torch_isa'].get('onednn')}")
-    commands = {"vitclassify": [binary], **{f"baseline:{n}": p for n, p in baselines}}
+    commands = {"vitclassify": [binary], **{f"baseline:{n}": p for n, p in baselines},
+                **{f"prec:{x}": [binary] for x in precisions(args)}}
     kernels = {}
     results, rss, numerics, chosen = {}, {}, {}, {}
     try:
@@ -1076,6 +1184,8 @@ def main():
             d = mbm.model_dir(os.path.join(BENCH_OUT, "models"), key)
             with open(os.path.join(d, "meta.json")) as f:
                 rss[key] = {"weights_mb": json.load(f)["fp32_weight_bytes"] / 2**20}
+            if "ort-int8" in workers:
+                log(f"{mbm.LABELS[key]}: ONNX Runtime quantize_dynamic -> {ort_int8_model(d)}")
             log(f"{mbm.LABELS[key]}: loading into PyTorch and ONNX Runtime workers")
             for engine in workers.values():
                 for w in engine.values():
@@ -1085,9 +1195,10 @@ def main():
             if len(variants) > 1:
                 chosen[key], probe = probe_variants(key, workers)
             else:
-                chosen[key], probe = {"torch": variants[0], "ort": variants[0]}, {}
+                chosen[key], probe = {e: variants[0] for e in workers}, {}
             results[key] = bench_model(commands, key, d, args.batches, args, workers["torch"][chosen[key]["torch"]],
-                                       workers["ort"][chosen[key]["ort"]], meta["load_during"], kernels)
+                                       workers["ort"][chosen[key]["ort"]], meta["load_during"], kernels,
+                                       {e: workers[e][chosen[key][e]] for e in workers if e not in ("torch", "ort")})
             if "vitclassify_kernels" not in meta:
                 meta["vitclassify_kernels"] = kernels.get("vitclassify") or {}
                 log(f"vitclassify kernels: {meta['vitclassify_kernels']}")
@@ -1112,7 +1223,8 @@ def main():
         log(f"default model: {default}")
     meta["load_after"] = os.getloadavg()
     log(f"load average after: {meta['load_after']}")
-    meta["baseline_kernels"] = {e: k for e, k in kernels.items() if e != "vitclassify"}
+    meta["baseline_kernels"] = {e: k for e, k in kernels.items() if e != "vitclassify" and not e.startswith("prec:")}
+    meta["precision_kernels"] = {e: k for e, k in kernels.items() if e.startswith("prec:")}
 
     key = section_key(meta)
     action = write_section(args.out, key, render(meta, results, rss, numerics, default, args))

@@ -198,12 +198,24 @@ static vk_packed_q8 *pack_q8(const vk_lp_kernel *kernel, const float *Bt, size_t
             scale = amax / 127.0f;
             inv = 127.0f / amax;
         }
+        // lp_index without its divisions: column n's base, then one group of kg consecutive k per step. Rounding
+        // to nearest even by adding and subtracting 1.5·2²³ (exact for |t| < 2²²; larger t is clamped anyway),
+        // after a barrier that keeps the product rounded to fp32 first: the same values as roundevenf, without a
+        // libm call per weight (baseline x86-64 has no rounding instruction).
+        const size_t nr = p->kernel->nr, kg = p->kernel->kg, step = nr * kg;
+        int8_t *column = data + (n / nr) * p->kp * nr + (n % nr) * kg;
         int32_t sum = 0;
-        for (size_t k = 0; k < K; k++) {
-            float t = __builtin_roundevenf(row[k] * inv);
-            int32_t q = t > 127 ? 127 : t < -127 ? -127 : t == t ? (int32_t)t : 0;
-            data[lp_index(p, k, n)] = (int8_t)q;
-            sum += q;
+        for (size_t k0 = 0; k0 < K; k0 += kg) {
+            int8_t *dst = column + (k0 / kg) * step;
+            size_t m = K - k0 < kg ? K - k0 : kg;
+            for (size_t j = 0; j < m; j++) {
+                float t = row[k0 + j] * inv;
+                VK_ROUNDED(t);
+                t = (t + 12582912.0f) - 12582912.0f;
+                int32_t q = t > 127 ? 127 : t < -127 ? -127 : t == t ? (int32_t)t : 0;
+                dst[j] = (int8_t)q;
+                sum += q;
+            }
         }
         p->colsum[n] = sum;
         p->scale[n] = scale;
