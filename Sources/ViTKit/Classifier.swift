@@ -1,28 +1,5 @@
 import Foundation
 
-/// One class of a classification result.
-public struct Prediction: Sendable, Equatable, Codable {
-    /// 1 for the most probable class.
-    public var rank: Int
-    /// The class's index in the model's output.
-    public var index: Int
-    public var label: String
-    /// Softmax probability over all classes.
-    public var probability: Double
-    /// The raw score before the softmax.
-    public var logit: Float
-}
-
-/// The result for one image: every class's logit, the top predictions, and the attention when requested.
-public struct Classification: Sendable {
-    /// One per class, in the model's class order.
-    public var logits: [Float]
-    /// The most probable classes, most probable first.
-    public var predictions: [Prediction]
-    /// Every layer's and head's attention, when requested.
-    public var attention: AttentionMaps?
-}
-
 /// Loads a Vision Transformer checkpoint once, then classifies images, optionally with their attention.
 ///
 /// ```swift

@@ -1,55 +1,4 @@
-/// How the heads of one layer are combined into one map.
-public enum HeadSelection: Sendable, Equatable, CustomStringConvertible {
-    case mean, max, min
-    case head(Int)
 
-    /// Parses `mean`, `max`, `min` or a head index.
-    public init?(_ text: String) {
-        switch text {
-        case "mean": self = .mean
-        case "max": self = .max
-        case "min": self = .min
-        default:
-            guard let h = Int(text), h >= 0 else { return nil }
-            self = .head(h)
-        }
-    }
-
-    public var description: String {
-        switch self {
-        case .mean: "mean"
-        case .max: "max"
-        case .min: "min"
-        case .head(let h): String(h)
-        }
-    }
-}
-
-/// Which attention map to draw.
-public enum AttentionMapKind: Sendable, Equatable, CustomStringConvertible {
-    /// Attention rollout over every layer (Abnar & Zuidema 2020).
-    case rollout
-    /// The last layer's class-token attention (as DINO's `visualize_attention.py`).
-    case last
-    /// One layer's class-token attention (0-based).
-    case layer(Int)
-
-    /// Parses `rollout`, `last` or `layer:L`.
-    public init?(_ text: String) {
-        if text == "rollout" { self = .rollout; return }
-        if text == "last" { self = .last; return }
-        guard text.hasPrefix("layer:"), let l = Int(text.dropFirst(6)), l >= 0 else { return nil }
-        self = .layer(l)
-    }
-
-    public var description: String {
-        switch self {
-        case .rollout: "rollout"
-        case .last: "last"
-        case .layer(let l): "layer:\(l)"
-        }
-    }
-}
 
 /// The attention of one image: every layer's and head's softmax probabilities, and the maps derived from them.
 ///
@@ -135,7 +84,7 @@ public struct AttentionMaps: Sendable {
     /// The whole rollout product `[query · tokens + key]` (every token's row, see ``rollout(fusion:discardRatio:)``),
     /// for views that follow any query token (`explore`).
     package func rolloutMatrix(fusion: HeadSelection = .mean, discardRatio: Double = 0) throws -> [Double] {
-        guard discardRatio >= 0 && discardRatio < 1 else { throw ViTError.invalidArgument("--discard-ratio must be in [0, 1)") }
+        guard discardRatio >= 0 && discardRatio < 1 else { throw ViTError.invalidArgument("the discard ratio must be in [0, 1), not \(discardRatio)") }
         if case .head = fusion { throw ViTError.invalidArgument("rollout fuses heads with mean, max or min") }
         let n = tokens
         var result = [Double](repeating: 0, count: n * n)

@@ -202,13 +202,13 @@ public final class Explainer: @unchecked Sendable {
         let labels = classifier.info.labels
         if let i = Int(text) {
             guard i >= 0 && i < labels.count else {
-                throw ViTError.invalidArgument("--target \(i) is not a class index (the model has classes 0-\(labels.count - 1))")
+                throw ViTError.invalidArgument("target \(i) is not a class index (the model has classes 0-\(labels.count - 1))")
             }
             return i
         }
         if let i = labels.firstIndex(of: text) { return i }
         if let i = labels.firstIndex(where: { $0.caseInsensitiveCompare(text) == .orderedSame }) { return i }
-        throw ViTError.invalidArgument("--target '\(text)' is neither a class index nor one of the model's labels")
+        throw ViTError.invalidArgument("target '\(text)' is neither a class index nor one of the model's labels")
     }
 
     /// One forward pass with the trace, then one backward pass per target.
@@ -277,7 +277,7 @@ public final class Explainer: @unchecked Sendable {
                 attention: maps.probabilities, gradients: g.attention, tokens: n, prefix: p, hasClassToken: a.classToken)
         case .gradRollout:
             guard settings.discardRatio >= 0 && settings.discardRatio < 1 else {
-                throw ViTError.invalidArgument("--discard-ratio must be in [0, 1)")
+                throw ViTError.invalidArgument("the discard ratio must be in [0, 1), not \(settings.discardRatio)")
             }
             values = Explanations.gradientRollout(
                 attention: maps.probabilities, gradients: g.attention, tokens: n, prefix: p, hasClassToken: a.classToken,

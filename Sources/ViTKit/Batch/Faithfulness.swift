@@ -37,7 +37,7 @@ public final class FaithfulnessBenchmark {
     private var sums: [[[Double]]]
 
     public init(explainer: Explainer, methods: [ExplanationMethod], steps: Int = 10, settings: ExplanationSettings = ExplanationSettings()) throws {
-        guard steps >= 1 && steps <= 1000 else { throw ViTError.invalidArgument("--steps must be between 1 and 1000") }
+        guard steps >= 1 && steps <= 1000 else { throw ViTError.invalidArgument("the number of perturbation steps must be between 1 and 1000, not \(steps)") }
         self.explainer = explainer
         self.methods = methods
         self.steps = steps

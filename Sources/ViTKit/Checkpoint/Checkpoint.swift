@@ -125,10 +125,10 @@ package enum Checkpoint {
         var a = info.architecture
         guard !a.relativePositionBias || method == .timm else {
             throw ViTError.invalidArgument(
-                "--image-size: resampling a Hugging Face BEiT's relative position bias is not supported; run at \(a.imageHeight)×\(a.imageWidth)")
+                "resampling a Hugging Face BEiT's relative position bias is not supported; run at \(a.imageHeight)×\(a.imageWidth)")
         }
         guard size > 0, size % a.patchSize == 0, size <= 16384 else {
-            throw ViTError.invalidArgument("--image-size \(size) must be a positive multiple of the patch size \(a.patchSize)")
+            throw ViTError.invalidArgument("image size \(size) must be a positive multiple of the patch size \(a.patchSize)")
         }
         let old = (a.gridHeight, a.gridWidth)
         let prefixRows = a.positionEmbeddingSkipsRegisters ? 1 : a.positionEmbeddingIncludesPrefix ? a.prefixTokens : 0
