@@ -175,6 +175,19 @@ def check_explore(args):
         # The predictions as the CLI ranks them.
         labels = [session.text(e) for e in session.elements("table.predictions tbody tr td:nth-child(2)")]
         check(labels == [p["label"] for p in reference["predictions"]], "the predictions table lists the CLI's top 5")
+        # Class-specific explanations (precomputed for the top classes, when the model has a backward pass).
+        methods = session.run("return Array.from(document.querySelectorAll('#method option'), o => o.value).filter(v => v)")
+        if methods:
+            top = reference["predictions"][0]["index"]
+            for method in methods:
+                session.click(session.element("#method option[value='%s']" % method))
+                session.click(session.element("#target option[value='%d']" % top))
+                session.wait("return document.getElementById('view').dataset.method === '%s'" % method)
+                out = subprocess.run([args.vitclassify, args.image, "--explain", method, "--format", "json"] + (["--model", args.model] if args.model else []), check=True, capture_output=True, text=True).stdout
+                want = json.loads(out.splitlines()[0])["explanations"][0]["values"]
+                scale = max(abs(v) for v in want) or 1
+                compare("explanation %s for the top class" % method, dom_values(session), want, scale * 1e-5)
+            session.click(session.element("#method option[value='']"))
         errors = [e for e in session.console() if e.get("level") == "SEVERE"]
         check(not errors, "no console errors after interaction" + ("" if not errors else ": " + errors[0]["message"]))
 

@@ -59,6 +59,11 @@ struct Explore: ParsableCommand {
     @Flag(name: .long, help: "Replace an existing page.")
     var force = false
 
+    @Flag(
+        name: .long,
+        help: "Leave out the class-specific explanations (transformer attribution, gradient rollout, Grad-CAM for each of the top-K classes, one backward pass per class).")
+    var noExplanations = false
+
     func validate() throws {
         if topK < 0 { throw ValidationError("--top-k must be 0 (all classes) or more") }
         guard AttentionMapKind(attentionMap) != nil else { throw ValidationError("--attention-map must be rollout, last or layer:L") }
@@ -77,10 +82,18 @@ struct Explore: ParsableCommand {
         let picture = try ImageDecoder.read(image, options: imageArguments.options)
         let result = classifier.classify([picture], topK: topK, attention: true)[0]
         guard let maps = result.attention else { throw ViTError.invalidArgument("the model returned no attention for \(image)") }
+        var explanations: [Explanation] = []
+        if !noExplanations, let explainer = try? Explainer(classifier: classifier) {
+            // Precomputed for the top-K classes (at most 5), the patch-grid methods that need gradients.
+            let targets = Array(result.predictions.prefix(5).map(\.index))
+            explanations = try explainer.explain(
+                picture, methods: [.transformerAttribution, .gradRollout, .gradcam], targets: targets, topK: topK
+            ).explanations
+        }
         let html = try Self.page(
             imageName: URL(fileURLWithPath: image).lastPathComponent, image: picture, classifier: classifier,
             predictions: result.predictions, maps: maps, layer: AttentionMapKind(attentionMap)!, head: HeadSelection(head)!,
-            discardRatio: discardRatio, colormap: colormap, alpha: alpha, bits: bits)
+            discardRatio: discardRatio, colormap: colormap, alpha: alpha, bits: bits, explanations: explanations)
         try FileIO.writeText(html, to: output, overwrite: force, protected: [image])
     }
 
@@ -88,7 +101,7 @@ struct Explore: ParsableCommand {
     static func page(
         imageName: String, image: RGBImage, classifier: Classifier, predictions: [Prediction], maps: AttentionMaps,
         layer: AttentionMapKind = .rollout, head: HeadSelection = .mean, discardRatio: Double = 0,
-        colormap: Colormap = .inferno, alpha: Double = 0.5, bits: Int = 8
+        colormap: Colormap = .inferno, alpha: Double = 0.5, bits: Int = 8, explanations: [Explanation] = []
     ) throws -> String {
         let a = classifier.model.architecture
         var content = ExplorePage.Content(
@@ -105,6 +118,7 @@ struct Explore: ParsableCommand {
         content.head = head
         content.colormap = colormap
         content.alpha = alpha
+        content.explanations = explanations.map { (method: $0.method.rawValue, target: $0.target, label: $0.label, values: $0.values) }
         let block = try ExplorePage.AttentionBlock(maps, bits: bits, discardRatio: discardRatio)
         return try ExplorePage.html(content, maps: maps, block: block)
     }

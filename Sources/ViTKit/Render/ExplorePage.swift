@@ -156,6 +156,8 @@ package enum ExplorePage {
         package var head: HeadSelection = .mean
         package var colormap: Colormap = .inferno
         package var alpha: Double = 0.5
+        /// Class-specific maps over the patch grid (method, target class, its label, values), drawn as they are.
+        package var explanations: [(method: String, target: Int, label: String, values: [Float])] = []
 
         package init(
             imageName: String, modelName: String, image: RGBImage, predictions: [Prediction], preprocessing: Preprocessing,
@@ -238,6 +240,16 @@ package enum ExplorePage {
                 "colormaps",
                 .object(
                     [Colormap.inferno, .viridis].map { ($0.rawValue, .string(Data($0.table).base64EncodedString())) })
+            ),
+            (
+                "explanations",
+                .array(
+                    content.explanations.map { e in
+                        .object([
+                            ("method", .string(e.method)), ("target", .int(e.target)), ("label", .string(e.label)),
+                            ("values", .array(e.values.map { .float($0) })),
+                        ])
+                    })
             ),
             ("queries", .int(block.queries)), ("bits", .int(block.bits)), ("filter", .string("up")), ("compression", .string("deflate")), ("rawBytes", .int(block.bytes.count)),
             ("data", .string(Data(compressed).base64EncodedString())),

@@ -23,7 +23,7 @@
   const state = {
     layer: meta.view.layer === 'rollout' ? 'rollout' : Number(meta.view.layer),
     head: /^\d+$/.test(meta.view.head) ? Number(meta.view.head) : meta.view.head,
-    pinned: null, hover: null,
+    pinned: null, hover: null, method: '', target: null,
     colormap: meta.view.colormap in tables ? meta.view.colormap : 'inferno',
     alpha: meta.view.alpha,
   };
@@ -184,14 +184,23 @@
   }
   function query() { return state.hover !== null ? state.hover : state.pinned; }
 
+  // A precomputed class-specific explanation (method, target class), or null.
+  function explanation() {
+    if (!state.method) return null;
+    return meta.explanations.find((e) => e.method === state.method && e.target === state.target) || null;
+  }
+
   function draw() {
-    const q = query();
+    const e = explanation();
+    const q = e ? null : query();
     const view = $('view');
-    const { full, patches } = selectedRow(state.layer, state.head, q);
+    const { full, patches } = e ? { full: new Float64Array(P), patches: Float64Array.from(e.values) } : selectedRow(state.layer, state.head, q);
     const ctx = view.getContext('2d');
     const m = paint(ctx, baseMain, axesMain, patches);
     if (q !== null && q >= P) outline(ctx, q, DW, DH);
     const ds = view.dataset;
+    ds.method = e ? e.method : 'attention';
+    ds.target = e ? String(e.target) : '';
     ds.layer = String(state.layer);
     ds.head = String(state.head);
     ds.query = q === null ? 'default' : String(q);
@@ -212,6 +221,7 @@
     }
     const what = state.layer === 'rollout' ? 'rollout (' + state.head + ' fusion)' : 'layer ' + state.layer + ', ' + (typeof state.head === 'number' ? 'head ' + state.head : state.head + ' of heads');
     const toPrefix = P > 0 ? ' · to ' + meta.tokenNames.map((n, i) => n + ' ' + fmt(full[i])).join(', ') : '';
+    if (e) { $('status').textContent = e.method + ' for class ' + e.label + ' (class-specific: no query)'; drawHeads(q); ds.ready = 'true'; return; }
     $('status').textContent = what + ' · query: ' + tokenName(q) + (state.pinned !== null ? ' (pinned)' : '') + toPrefix;
     drawHeads(q);
     ds.ready = 'true';
@@ -223,7 +233,7 @@
     for (let i = 0; i < 256; i++) { for (let c = 0; c < 3; c++) image.data[i * 4 + c] = table[i * 3 + c]; image.data[i * 4 + 3] = 255; }
     for (let y = 0; y < canvas.height; y++) ctx.putImageData(image, 0, y);
     $('legend-max').textContent = m.toPrecision(3);
-    $('legend-label').textContent = state.layer === 'rollout' ? 'rollout ÷ its max' : 'attention probability';
+    $('legend-label').textContent = explanation() ? 'explanation value' : state.layer === 'rollout' ? 'rollout ÷ its max' : 'attention probability';
     canvas.dataset.max = fmt(m);
   }
 
@@ -293,6 +303,19 @@
     $('alpha-value').textContent = String(state.alpha);
     $('alpha').addEventListener('input', () => { state.alpha = Number($('alpha').value); $('alpha-value').textContent = $('alpha').value; draw(); });
 
+    if (meta.explanations.length > 0) {
+      document.documentElement.classList.add('explanations');
+      const methods = [], targets = [];
+      for (const e of meta.explanations) {
+        if (!methods.includes(e.method)) methods.push(e.method);
+        if (!targets.some((t) => t[0] === e.target)) targets.push([e.target, e.label]);
+      }
+      for (const m of methods) { const o = document.createElement('option'); o.value = m; o.textContent = m; $('method').appendChild(o); }
+      for (const [t, label] of targets) { const o = document.createElement('option'); o.value = String(t); o.textContent = label; $('target').appendChild(o); }
+      state.target = targets[0][0];
+      $('method').addEventListener('change', () => { state.method = $('method').value; draw(); });
+      $('target').addEventListener('change', () => { state.target = Number($('target').value); draw(); });
+    }
     const tokens = $('tokens');
     const names = meta.tokenNames.map((n, i) => [String(i), n]);
     if (!meta.classToken) names.unshift(['default', 'mean of patches']);
