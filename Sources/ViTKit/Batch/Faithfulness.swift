@@ -19,24 +19,24 @@ import Foundation
 /// patches, the unit the maps are computed on.
 ///
 /// All perturbed copies of one image go through the model as one batch.
-public final class FaithfulnessBenchmark {
-    public struct Row: Sendable {
-        public var method: String
-        public var positiveAUC: Double
-        public var negativeAUC: Double
-        public var deletionAUC: Double
-        public var insertionAUC: Double
+package final class FaithfulnessBenchmark {
+    package struct Row: Sendable {
+        package var method: String
+        package var positiveAUC: Double
+        package var negativeAUC: Double
+        package var deletionAUC: Double
+        package var insertionAUC: Double
     }
 
-    public let explainer: Explainer
-    public let methods: [ExplanationMethod]
-    public let steps: Int
-    public let settings: ExplanationSettings
-    public private(set) var images = 0
+    package let explainer: Explainer
+    package let methods: [ExplanationMethod]
+    package let steps: Int
+    package let settings: ExplanationSettings
+    package private(set) var images = 0
     /// Per method (then random): summed curves `[positive, negative, deletion, insertion][steps + 1]`.
     private var sums: [[[Double]]]
 
-    public init(explainer: Explainer, methods: [ExplanationMethod], steps: Int = 10, settings: ExplanationSettings = ExplanationSettings()) throws {
+    package init(explainer: Explainer, methods: [ExplanationMethod], steps: Int = 10, settings: ExplanationSettings = ExplanationSettings()) throws {
         guard steps >= 1 && steps <= 1000 else { throw ViTError.invalidArgument("the number of perturbation steps must be between 1 and 1000, not \(steps)") }
         self.explainer = explainer
         self.methods = methods
@@ -46,7 +46,7 @@ public final class FaithfulnessBenchmark {
     }
 
     /// Adds one preprocessed image (`[channels][height][width]`) with its true class.
-    public func add(_ input: [Float], label: Int) throws {
+    package func add(_ input: [Float], label: Int) throws {
         let a = explainer.classifier.model.architecture
         let explained = try explainer.explain(preprocessed: input, methods: methods, topK: 1, settings: settings)
         let predicted = explained.classification.predictions[0].index
@@ -84,7 +84,7 @@ public final class FaithfulnessBenchmark {
     }
 
     /// One row per method, then `random`.
-    public var rows: [Row] {
+    package var rows: [Row] {
         let names = methods.map(\.rawValue) + ["random"]
         return names.indices.map { m in
             func auc(_ curve: [Double]) -> Double {
