@@ -41,7 +41,7 @@ mapfile -t vitkit < <(cd "$src/ViTKit" && find "$(pwd)" -name '*.swift' | sort)
 for target in "${targets[@]}"; do
     file=${harness[$target]:?unknown target $target (safetensors, config, png, overlay, jpeg)}
     echo "building $out/fuzz-$target"
-    swiftc $opt -g -use-ld=lld -sanitize="$sanitizers" -parse-as-library -module-name "Fuzz_$target" \
+    swiftc $opt -g -use-ld=lld -sanitize="$sanitizers" -parse-as-library -module-name "Fuzz_$target" -package-name vitclassify \
         -I "$out/include/PNGIO" -I "$out/include/JPEGIO" -I "$out/include/ViTKernels" -I "$src/CBLAS" -I "$src/CZlib" \
         $(pkg-config --cflags-only-I openblas | sed 's/-I/-Xcc -I/g') \
         "$root/Fuzz/$file" "$root/Fuzz/FuzzCommon.swift" "${vitkit[@]}" \

@@ -9,7 +9,7 @@ public enum ExplanationMethod: String, CaseIterable, Sendable {
     case rollout
     /// Chefer, Gur & Wolf, ICCV 2021: `R = I`; per block `R ← R + mean_h((∇A ⊙ A)⁺)·R`; the class token's row.
     case transformerAttribution = "transformer-attribution"
-    /// vit-explain's gradient attention rollout, with its defects fixed (see ``Explanations/gradientRollout``).
+    /// vit-explain's gradient attention rollout, with its defects fixed (see `Explanations.gradientRollout` in this file).
     case gradRollout = "grad-rollout"
     /// Grad-CAM over the patch tokens at the input of the last block's first LayerNorm.
     case gradcam
@@ -174,7 +174,7 @@ public struct ExplainedClassification: Sendable {
 }
 
 /// Class-specific explanations of a ``Classifier``'s predictions: one forward pass records what the backward pass
-/// (``Backward``) needs, then one backward sweep per target class gives every layer's ∂logit/∂A and every block's
+/// (`Backward`, Model/Backward.swift) needs, then one backward sweep per target class gives every layer's ∂logit/∂A and every block's
 /// ∂logit/∂x, from which the maps are computed.
 ///
 /// Creating one packs the transposed linear weights (as much memory again as the fp32 weights) and a workspace for
