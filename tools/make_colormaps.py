@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Writes Sources/ViTKit/Render/ColormapTables.swift: 256-entry RGB tables of matplotlib's colormaps.
+"""Writes Sources/ViTKit/Render/ColormapTables.swift (the tables of Colormap.swift): 256-entry RGB tables of matplotlib's colormaps.
 
     .venv-tools/bin/pip install matplotlib && .venv-tools/bin/python tools/make_colormaps.py
 """

@@ -21,6 +21,17 @@ enum BLAS {
             Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
     }
 
+    /// The same in double precision (`cblas_dgemm()`), for the explanation products (rollout, relevance).
+    @inline(__always)
+    static func gemm(
+        _ m: Int, _ n: Int, _ k: Int, a: UnsafePointer<Double>, lda: Int, b: UnsafePointer<Double>, ldb: Int,
+        c: UnsafeMutablePointer<Double>, ldc: Int
+    ) {
+        cblas_dgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k), 1, a, Int32(lda), b, Int32(ldb), 0, c,
+            Int32(ldc))
+    }
+
     /// Makes OpenBLAS single-threaded and stops the worker threads it started at load (they would spin for ~0.1 s).
     static func runSingleThreaded() {
         #if !canImport(Accelerate)
