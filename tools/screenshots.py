@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """README screenshots, taken by headless Chromium (tools/webdriver.py) from pages vitclassify writes.
 
-    tools/screenshots.py --vitclassify .build/release/vitclassify [--out images]
+    tools/screenshots.py --vitclassify .build/release/vitclassify [--out images/screenshots]
 
 Writes
-  images/explore-query-<sample>.png  the query view of `vitclassify explore` on two sample images: a patch is clicked
+  images/screenshots/explore-query-<sample>.png  the query view of `vitclassify explore` on two sample images: a patch is clicked
                                      (pinned) in the last layer, head 0, so the map is that patch's attention row;
-  images/report-eval.png             `vitclassify eval --report` of the default model on the Fashion-MNIST test split
+  images/screenshots/report-eval.png             `vitclassify eval --report` of the default model on the Fashion-MNIST test split
                                      (from /usr/share/datasets/fashion-mnist, Debian's dataset-fashion-mnist, exported
                                      to one folder of PNGs per class), misclassified first.
 """
@@ -68,8 +68,9 @@ def explore_shot(session, page, out, patch):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--vitclassify", required=True)
-    parser.add_argument("--out", default=os.path.join(ROOT, "images"))
+    parser.add_argument("--out", default=os.path.join(ROOT, "images", "screenshots"))
     args = parser.parse_args()
+    os.makedirs(args.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="screenshots-")
     with webdriver.Driver() as driver:
         with driver.session(width=1000, height=760) as session:
