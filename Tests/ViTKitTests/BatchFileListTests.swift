@@ -41,6 +41,10 @@ struct BatchFileListTests {
     @Test("a folder walk picks *.png, *.jpg and *.jpeg in any case, in byte order; formats are told by signature")
     func folderWalk() throws {
         let d = try Self.folder()
+        // A report's thumbnail folder (batch/eval --report r.html writes r.html.files/) is output: never walked.
+        try FileManager.default.createDirectory(
+            at: d.url.appendingPathComponent("r.html.files/thumbs"), withIntermediateDirectories: true)
+        try d.copy("rgb8_32x32", as: "r.html.files/thumbs/0.png")
         let found = try ImageFolder.imageFiles(in: d.path, recursive: true)
         #expect(found == ["a.png", "c.jpg", "e.Jpg", "f-is-a-jpeg.png", "sub/b.PNG", "sub/d.JPEG"].map { d.path + "/" + $0 })
         let (status, csv) = try run(["batch", d.path, "--recursive", "--top-k", "1"])

@@ -11,8 +11,9 @@ package enum ImageFolder {
         return extensions.contains(name[name.index(after: dot)...].lowercased())
     }
 
-    /// Every `*.png`, `*.jpg` and `*.jpeg` (extension case-insensitive) under `directory` — recursively when asked —
-    /// as paths `directory/relative`, sorted by the bytes of their UTF-8 paths.
+    /// Every `*.png`, `*.jpg` and `*.jpeg` (extension case-insensitive) under `directory` — recursively when asked,
+    /// skipping the `*.html.files` folders that reports write — as paths `directory/relative`, sorted by the bytes of
+    /// their UTF-8 paths.
     package static func imageFiles(in directory: String, recursive: Bool) throws -> [String] {
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) else {
@@ -26,6 +27,11 @@ package enum ImageFolder {
                 throw ViTError.fileUnreadable(path: directory, reason: "cannot list the folder")
             }
             while let relative = enumerator.nextObject() as? String {
+                // A report's thumbnails (`--report r.html` writes `r.html.files/`) are output, not input.
+                if relative.hasSuffix(".html.files") {
+                    enumerator.skipDescendants()
+                    continue
+                }
                 if isImageName(relative) { relatives.append(relative) }
             }
         } else {
