@@ -842,7 +842,9 @@ def render(meta, results, rss, numerics, default, args):
     a(f"| PyTorch | {v['torch']} (eager, `torch.set_num_threads({args.threads})`, `inference_mode`{tisa}) |")
     a(f"| ONNX Runtime | {v['onnxruntime']} (CPUExecutionProvider, intra-op {args.threads}, inter-op 1, sequential, "
       f"graph optimisation ALL; opset {mbm.OPSET} TorchScript export"
-      + ("; not narrowed by `--isa`: no switch exists, MLAS picks its kernels from CPUID" if isa != "native" else "")
+      + (f"; run under `tools/cpuid_avx2only.c` (CPUID masked: no AVX-512, AVX-VNNI or AMX), so MLAS used its AVX2 (FMA3) kernels"
+         if (meta.get("ort_cpuid_mask") or {}).get("masked_calls") else
+         "; not narrowed by `--isa`: no switch exists, MLAS picks its kernels from CPUID" if isa != "native" else "")
       + ") |")
     a(f"| timm | {v['timm']} |")
     a(f"| Python | {v['python']} |")

@@ -251,9 +251,30 @@ static void gemm_task(void *context, size_t t) {
     }
 }
 
+/// Packed A (a packed-A kernel) is at most this many floats: a taller A is multiplied in passes of fewer rows.
+#define PACKED_A_FLOATS ((size_t)1 << 20)
+
+static void gemm_rows(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc, const float *bias,
+                      int accumulate, int activation, int threads);
+
 void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc, const float *bias,
                     int accumulate, int activation, int threads) {
     if (!B || M == 0 || B->N == 0) return;
+    // Passes over row ranges bound the packed-A scratch (4 MB; ViT-B/16's fc2 at batch 8 would need 19 MB). Every
+    // element is computed from its own row alone, so the passes change no bits.
+    size_t mr = B->kernel->mr, rows = M;
+    if (B->kernel->packed_a && B->K > 0) {
+        rows = PACKED_A_FLOATS / B->K / mr * mr;
+        if (rows < mr * B->kernel->mc_tiles) rows = mr * B->kernel->mc_tiles;
+    }
+    for (size_t r0 = 0; r0 < M; r0 += rows) {
+        size_t m = M - r0 < rows ? M - r0 : rows;
+        gemm_rows(m, A + r0 * lda, lda, B, C + r0 * ldc, ldc, bias, accumulate, activation, threads);
+    }
+}
+
+static void gemm_rows(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc, const float *bias,
+                      int accumulate, int activation, int threads) {
     const vk_gemm_kernel *kernel = B->kernel;
     size_t mr = kernel->mr, mc_max = kernel->mr * kernel->mc_tiles;
     gemm_job job = {.M = M, .K = B->K, .N = B->N, .A = A, .lda = lda, .B = B, .C = C, .ldc = ldc, .bias = bias,

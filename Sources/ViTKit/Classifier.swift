@@ -123,26 +123,10 @@ public final class Classifier: @unchecked Sendable {
     ) {
         let a = model.architecture, count = inputs.count
         guard count > 0 else { return ([], nil) }
-        let inputSize = a.channels * a.imageHeight * a.imageWidth
-        precondition(inputs.allSatisfy { $0.count == inputSize }, "input size mismatch")
         let recorder = attention ? AttentionRecorder(images: count, layers: a.depth, heads: a.heads, tokens: a.tokens) : nil
-        var flat = [Float]()
-        flat.reserveCapacity(count * inputSize)
-        for input in inputs { flat += input }
-        var output = [Float](repeating: 0, count: count * a.numClasses)
         lock.lock()
         defer { lock.unlock() }
-        if workspace == nil || workspace!.capacity < count {
-            workspace = Workspace(architecture: a, capacity: count)
-        }
-        flat.withUnsafeBufferPointer { pixels in
-            output.withUnsafeMutableBufferPointer { logits in
-                model.forward(
-                    pixels: pixels.baseAddress!, images: count, logits: logits.baseAddress!, workspace: workspace!,
-                    recorder: recorder, threads: threads)
-            }
-        }
-        return ((0..<count).map { Array(output[($0 * a.numClasses)..<(($0 + 1) * a.numClasses)]) }, recorder)
+        return (model.logits(preprocessed: inputs, workspace: &workspace, recorder: recorder, threads: threads), recorder)
     }
 
     /// Classifies one image.
@@ -188,5 +172,32 @@ public final class Classifier: @unchecked Sendable {
         return order.prefix(k).enumerated().map { rank, index in
             Prediction(rank: rank + 1, index: index, label: labels[index], probability: exps[index] / total, logit: logits[index])
         }
+    }
+}
+
+extension VisionTransformer {
+    /// The logits of preprocessed inputs (`[channels][height][width]` each) as one batch, through `workspace` (grown to
+    /// fit). The caller serialises the workspace's use.
+    func logits(preprocessed inputs: [[Float]], workspace: inout Workspace?, recorder: AttentionRecorder?, threads: Int) -> [[Float]] {
+        let a = architecture, count = inputs.count
+        guard count > 0 else { return [] }
+        let inputSize = a.channels * a.imageHeight * a.imageWidth
+        precondition(inputs.allSatisfy { $0.count == inputSize }, "input size mismatch")
+        var flat = [Float]()
+        flat.reserveCapacity(count * inputSize)
+        for input in inputs { flat += input }
+        var output = [Float](repeating: 0, count: count * a.numClasses)
+        if workspace == nil || workspace!.capacity < count {
+            workspace = Workspace(architecture: a, capacity: count)
+        }
+        let space = workspace!
+        flat.withUnsafeBufferPointer { pixels in
+            output.withUnsafeMutableBufferPointer { logits in
+                forward(
+                    pixels: pixels.baseAddress!, images: count, logits: logits.baseAddress!, workspace: space,
+                    recorder: recorder, threads: threads)
+            }
+        }
+        return (0..<count).map { Array(output[($0 * a.numClasses)..<(($0 + 1) * a.numClasses)]) }
     }
 }

@@ -40,18 +40,27 @@ extension Eval {
     func runFaithfulness(_ classifier: Classifier, paths allPaths: [String], truth: [String: Int], format: OutputFormat) throws {
         let options = faithfulnessArguments
         let paths = options.limit.map { Array(allPaths.prefix($0)) } ?? allPaths
+        // Images are explained concurrently, one single-threaded explainer per thread, when each explainer's copy of
+        // the transposed weights is small (the default model); a large model's explainer uses all threads itself.
+        let a = classifier.model.architecture
+        let weightBytes = 4 * a.depth * (4 * a.embedDim * a.embedDim + 2 * a.embedDim * a.mlpDim)
+        let workers = weightBytes <= 64 << 20 ? classifier.threads : 1
         let benchmark = try FaithfulnessBenchmark(
-            explainer: try Explainer(classifier: classifier), methods: options.parsedMethods, steps: options.steps)
+            explainer: try Explainer(classifier: classifier), methods: options.parsedMethods, steps: options.steps,
+            workers: workers)
         let progress = ProgressReporter(total: paths.count, quiet: quiet)
         var failed = 0
-        for path in paths {
-            do {
-                let image = try ImageDecoder.read(path, options: imageArguments.options)
-                try benchmark.add(classifier.preprocess(image), label: truth[path]!)
-            } catch {
-                failed += 1
-                printError("warning: \((error as? ViTError)?.errorDescription ?? "\(error)")")
+        for start in stride(from: 0, to: paths.count, by: 64) {
+            var chunk: [(input: [Float], label: Int)] = []
+            for path in paths[start..<min(start + 64, paths.count)] {
+                do {
+                    chunk.append((classifier.preprocess(try ImageDecoder.read(path, options: imageArguments.options)), truth[path]!))
+                } catch {
+                    failed += 1
+                    printError("warning: \((error as? ViTError)?.errorDescription ?? "\(error)")")
+                }
             }
+            try benchmark.add(chunk)
             progress.update(done: benchmark.images + failed, failed: failed)
         }
         let seconds = progress.elapsed

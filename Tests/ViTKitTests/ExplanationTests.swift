@@ -155,20 +155,30 @@ struct ExplanationTests {
         #expect(bad.status == 1 && bad.stderr.contains("explanations are not implemented for residual post-norm blocks"))
     }
 
-    @Test("the faithfulness benchmark: one row per method plus random, AUCs in [0, 100], all copies of an image in one batch")
+    @Test("the faithfulness benchmark: one row per method plus random, AUCs in [0, 100], the same bits with 1 or 3 workers")
     func faithfulness() throws {
         let c = Self.cases[0]
         let explainer = try Explainer(classifier: try Classifier(modelPath: c.dir))
-        let benchmark = try FaithfulnessBenchmark(explainer: explainer, methods: [.rollout, .transformerAttribution], steps: 4)
         let reference = try SafeTensorsFile(path: c.reference)
-        for image in Self.cases.filter({ $0.model == c.model }).map(\.image) {
-            try benchmark.add(try reference.floats("pixel_values.\(image)"), label: 3)
+        let inputs = try Self.cases.filter({ $0.model == c.model }).map { try reference.floats("pixel_values.\($0.image)") }
+        func run(workers: Int, oneByOne: Bool) throws -> [FaithfulnessBenchmark.Row] {
+            let benchmark = try FaithfulnessBenchmark(
+                explainer: explainer, methods: [.rollout, .transformerAttribution], steps: 4, workers: workers)
+            // The same images twice, with different labels, so that the random orders (seeded by position) differ.
+            let batch = inputs.map { ($0, 3) } + inputs.map { ($0, 5) }
+            if oneByOne { for (input, label) in batch { try benchmark.add(input, label: label) } } else { try benchmark.add(batch) }
+            #expect(benchmark.images == 2 * inputs.count)
+            return benchmark.rows
         }
-        let rows = benchmark.rows
+        let rows = try run(workers: 1, oneByOne: true)
         #expect(rows.map(\.method) == ["rollout", "transformer-attribution", "random"])
         for r in rows {
             for v in [r.positiveAUC, r.negativeAUC, r.deletionAUC, r.insertionAUC] { #expect(v >= 0 && v <= 100) }
         }
-        #expect(benchmark.images == 2)
+        let concurrent = try run(workers: 3, oneByOne: false)
+        #expect(concurrent.map(\.method) == rows.map(\.method))
+        for (x, y) in zip(concurrent, rows) {
+            #expect([x.positiveAUC, x.negativeAUC, x.deletionAUC, x.insertionAUC] == [y.positiveAUC, y.negativeAUC, y.deletionAUC, y.insertionAUC])
+        }
     }
 }

@@ -70,13 +70,14 @@ struct GemmTests {
         GemmCase(m: 500, k: 100, n: 300, bias: true, activation: 1, threads: [1, 2, 3, 4, 8]),
     ]
 
-    // The forward pass's shapes (ViT-B/16 batch 1; the small model's fc1 with its GELU).
+    // The forward pass's shapes (ViT-B/16 batch 1 and 8; the small model's fc1 with its GELU).
     static let vit: [GemmCase] = [
         GemmCase(m: 197, k: 768, n: 2304, bias: true),
         GemmCase(m: 197, k: 3072, n: 768, bias: true),
         GemmCase(m: 197, k: 768, n: 3072, bias: true, activation: 1),
         GemmCase(m: 197, k: 768, n: 768, accumulate: true),
         GemmCase(m: 3200, k: 64, n: 128, bias: true, activation: 2),
+        GemmCase(m: 1576, k: 3072, n: 768, bias: true),  // ViT-B/16 fc2 at batch 8: several packed-A passes
     ]
 
     // Every element's bits must not depend on M, on the row's place among the M, or on the threads.
@@ -85,6 +86,9 @@ struct GemmTests {
         GemmCase(m: 50, k: 3072, n: 77, lda: 3072, accumulate: true, bias: true),  // A copied (aliasing lda)
         GemmCase(m: 394, k: 800, n: 100, bias: true, activation: 1),
         GemmCase(m: 120, k: 64, n: 128, accumulate: true, bias: true, activation: 2),
+        // Taller than one pass of a packed-A kernel (4 MB of packed A: 1,020 rows of K = 1,024): the whole product
+        // runs in two passes, each sub-batch in one.
+        GemmCase(m: 1600, k: 1024, n: 40, bias: true),
     ]
 
     /// Runs one case for each of its thread counts; checks every element against the reference within

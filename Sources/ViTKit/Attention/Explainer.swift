@@ -20,10 +20,21 @@ public final class Explainer: @unchecked Sendable {
     let backward: Backward
     private let workspace: Workspace
     private let trace: ForwardTrace
+    /// For ``logits(preprocessed:)``: grown to the largest batch seen.
+    private var batchWorkspace: Workspace?
     private let lock = NSLock()
+    /// Threads of this explainer's passes (the classifier's unless given).
+    let threads: Int
 
-    public init(classifier: Classifier) throws {
+    public convenience init(classifier: Classifier) throws {
+        try self.init(classifier: classifier, threads: classifier.threads)
+    }
+
+    /// An explainer with its own workspaces and thread count, so that several can run at once on one classifier
+    /// (each holds its own transposed weights for the backward pass).
+    package init(classifier: Classifier, threads: Int) throws {
         self.classifier = classifier
+        self.threads = max(1, threads)
         let a = classifier.model.architecture
         backward = try Backward(model: classifier.model)
         workspace = Workspace(architecture: a, capacity: 1)
@@ -57,13 +68,21 @@ public final class Explainer: @unchecked Sendable {
             logits.withUnsafeMutableBufferPointer { out in
                 classifier.model.forward(
                     pixels: pixels.baseAddress!, images: 1, logits: out.baseAddress!, workspace: workspace,
-                    recorder: trace.attention, trace: trace, threads: classifier.threads)
+                    recorder: trace.attention, trace: trace, threads: threads)
             }
         }
         let chosen = targets ?? [Classifier.rank(logits, labels: classifier.info.labels, topK: 1)[0].index]
-        let gradients = chosen.map { backward.gradients(trace: trace, image: 0, target: $0, threads: classifier.threads) }
+        let gradients = chosen.map { backward.gradients(trace: trace, image: 0, target: $0, threads: threads) }
         let maps = AttentionMaps(probabilities: trace.attention.attention(image: 0), architecture: a)
         return (logits, maps, chosen, gradients)
+    }
+
+    /// Logits of preprocessed inputs as one batch, through this explainer's own workspace and threads (the same
+    /// bits as ``Classifier``'s, which are independent of the batch and the thread count).
+    package func logits(preprocessed inputs: [[Float]]) -> [[Float]] {
+        lock.lock()
+        defer { lock.unlock() }
+        return classifier.model.logits(preprocessed: inputs, workspace: &batchWorkspace, recorder: nil, threads: threads)
     }
 
     /// Classifies one image and explains it with every method for every target (default: the top-1 class).
@@ -79,7 +98,6 @@ public final class Explainer: @unchecked Sendable {
         preprocessed input: [Float], methods: [ExplanationMethod], targets: [Int]? = nil, topK: Int = 5,
         settings: ExplanationSettings = ExplanationSettings()
     ) throws -> ExplainedClassification {
-        let a = classifier.model.architecture
         let (logits, maps, chosen, gradients) = gradients(preprocessed: input, targets: targets)
         var explanations: [Explanation] = []
         for (target, g) in zip(chosen, gradients) {
@@ -87,7 +105,6 @@ public final class Explainer: @unchecked Sendable {
                 explanations.append(try explanation(method, target: target, gradients: g, maps: maps, input: input, settings: settings))
             }
         }
-        _ = a
         let classification = Classification(
             logits: logits, predictions: Classifier.rank(logits, labels: classifier.info.labels, topK: topK), attention: maps)
         return ExplainedClassification(classification: classification, explanations: explanations)

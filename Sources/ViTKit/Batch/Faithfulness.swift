@@ -18,7 +18,10 @@ import Foundation
 /// Chefer et al.'s own code removes pixels of the upsampled map (set to black) at 10 %, …, 90 %; this removes whole
 /// patches, the unit the maps are computed on.
 ///
-/// All perturbed copies of one image go through the model as one batch.
+/// All perturbed copies of one image go through the model as one batch. With `workers` > 1, images are explained and
+/// perturbed concurrently, each by one of `workers` single-threaded explainers (a tiny model's batch-1 backward pass
+/// cannot keep two threads busy); every image's curves are computed alone and summed in input order, so the rows are
+/// the same bits for any number of workers or threads.
 package final class FaithfulnessBenchmark {
     package struct Row: Sendable {
         package var method: String
@@ -29,6 +32,8 @@ package final class FaithfulnessBenchmark {
     }
 
     package let explainer: Explainer
+    /// `explainer`, or `workers` single-threaded explainers on its classifier.
+    private let explainers: [Explainer]
     package let methods: [ExplanationMethod]
     package let steps: Int
     package let settings: ExplanationSettings
@@ -36,9 +41,13 @@ package final class FaithfulnessBenchmark {
     /// Per method (then random): summed curves `[positive, negative, deletion, insertion][steps + 1]`.
     private var sums: [[[Double]]]
 
-    package init(explainer: Explainer, methods: [ExplanationMethod], steps: Int = 10, settings: ExplanationSettings = ExplanationSettings()) throws {
+    package init(
+        explainer: Explainer, methods: [ExplanationMethod], steps: Int = 10, settings: ExplanationSettings = ExplanationSettings(),
+        workers: Int = 1
+    ) throws {
         guard steps >= 1 && steps <= 1000 else { throw ViTError.invalidArgument("the number of perturbation steps must be between 1 and 1000, not \(steps)") }
         self.explainer = explainer
+        explainers = workers > 1 ? try (0..<workers).map { _ in try Explainer(classifier: explainer.classifier, threads: 1) } : [explainer]
         self.methods = methods
         self.steps = steps
         self.settings = settings
@@ -46,7 +55,61 @@ package final class FaithfulnessBenchmark {
     }
 
     /// Adds one preprocessed image (`[channels][height][width]`) with its true class.
-    package func add(_ input: [Float], label: Int) throws {
+    package func add(_ input: [Float], label: Int) throws { try add([(input, label)]) }
+
+    /// Adds preprocessed images with their true classes, in order (the n-th image of the run gets the n-th random
+    /// order, whatever the workers).
+    package func add(_ batch: [(input: [Float], label: Int)]) throws {
+        let shared = Shared(count: batch.count)
+        let explainers = explainers, methods = methods, steps = steps, settings = settings, first = images
+        // Workers take the next image as they finish one; each image's curves go into its own slot.
+        DispatchQueue.concurrentPerform(iterations: min(explainers.count, batch.count)) { w in
+            while let i = shared.claim() {
+                do {
+                    let c = try Self.curves(
+                        batch[i].input, label: batch[i].label, index: first + i, explainer: explainers[w], methods: methods,
+                        steps: steps, settings: settings)
+                    shared.store(c, at: i)
+                } catch {
+                    shared.fail(error)
+                    return
+                }
+            }
+        }
+        if let failure = shared.failure { throw failure }
+        for c in shared.curves {
+            for m in sums.indices { for t in 0..<4 { for k in 0...steps { sums[m][t][k] += c![m][t][k] } } }
+            images += 1
+        }
+    }
+
+    /// The work queue and result slots of one ``add(_:)`` call, shared by its workers.
+    private final class Shared: @unchecked Sendable {
+        private let lock = NSLock()
+        private var next = 0
+        private(set) var curves: [[[[Double]]]?]
+        private(set) var failure: Error?
+
+        init(count: Int) { curves = Array(repeating: nil, count: count) }
+
+        /// The next unclaimed image, or nil when all are taken or a worker failed.
+        func claim() -> Int? {
+            lock.withLock {
+                guard failure == nil && next < curves.count else { return nil }
+                next += 1
+                return next - 1
+            }
+        }
+
+        func store(_ c: [[[Double]]], at i: Int) { lock.withLock { curves[i] = c } }
+        func fail(_ error: Error) { lock.withLock { failure = failure ?? error } }
+    }
+
+    /// One image's curves: per order (the methods, then random) `[positive, negative, deletion, insertion][steps + 1]`.
+    private static func curves(
+        _ input: [Float], label: Int, index: Int, explainer: Explainer, methods: [ExplanationMethod], steps: Int,
+        settings: ExplanationSettings
+    ) throws -> [[[Double]]] {
         let a = explainer.classifier.model.architecture
         let explained = try explainer.explain(preprocessed: input, methods: methods, topK: 1, settings: settings)
         let predicted = explained.classification.predictions[0].index
@@ -55,32 +118,37 @@ package final class FaithfulnessBenchmark {
             let relevance = e.method == .inputGradient ? Self.perPatch(e.values, width: e.width, patch: p, grid: a.gridWidth, cells: patches) : e.values
             return relevance.indices.sorted { relevance[$0] != relevance[$1] ? relevance[$0] > relevance[$1] : $0 < $1 }
         }
-        var generator = SplitMix64(state: UInt64(images) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
+        var generator = SplitMix64(state: UInt64(index) &* 0x9E37_79B9_7F4A_7C15 &+ 1)
         var random = Array(0..<patches)
         for i in stride(from: patches - 1, to: 0, by: -1) { random.swapAt(i, Int(generator.next() % UInt64(i + 1))) }
         orders.append(random)
 
-        // Every perturbed copy of this image, in one batch: per order, positive and negative × steps + 1.
-        var batch: [[Float]] = []
-        for order in orders {
-            for k in 0...steps {
+        // Every distinct perturbed copy of this image, in one batch: per order, positive and negative × steps + 1.
+        // Removing no patch (the image itself) or every patch gives the same copy for every order: batched once.
+        var batch = [input, Self.removing(Array(0..<patches), from: input, a)]
+        let slots: [[Int]] = orders.map { order in  // per order: the batch index of positive, then negative, per step
+            (0...steps).flatMap { k -> [Int] in
                 let count = (k * patches + steps / 2) / steps
-                batch.append(Self.removing(Array(order.prefix(count)), from: input, a))  // positive, deletion
-                batch.append(Self.removing(Array(order.reversed().prefix(count)), from: input, a))  // negative, insertion
+                return [Array(order.prefix(count)), Array(order.reversed().prefix(count))].map { removed in
+                    if count == 0 { return 0 }
+                    if count == patches { return 1 }
+                    batch.append(Self.removing(removed, from: input, a))
+                    return batch.count - 1
+                }
             }
         }
-        let (logits, _) = explainer.classifier.logits(preprocessed: batch)
+        let logits = explainer.logits(preprocessed: batch)
+        var curves = Array(repeating: Array(repeating: Array(repeating: 0.0, count: steps + 1), count: 4), count: orders.count)
         for m in orders.indices {
-            let base = m * 2 * (steps + 1)
             for k in 0...steps {
-                let positive = logits[base + 2 * k], negative = logits[base + 2 * k + 1]
-                sums[m][0][k] += Self.argmax(positive) == label ? 1 : 0
-                sums[m][1][k] += Self.argmax(negative) == label ? 1 : 0
-                sums[m][2][k] += Self.probability(positive, predicted)
-                sums[m][3][steps - k] += Self.probability(negative, predicted)
+                let positive = logits[slots[m][2 * k]], negative = logits[slots[m][2 * k + 1]]
+                curves[m][0][k] = argmax(positive) == label ? 1 : 0
+                curves[m][1][k] = argmax(negative) == label ? 1 : 0
+                curves[m][2][k] = probability(positive, predicted)
+                curves[m][3][steps - k] = probability(negative, predicted)
             }
         }
-        images += 1
+        return curves
     }
 
     /// One row per method, then `random`.
