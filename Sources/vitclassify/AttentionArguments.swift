@@ -86,19 +86,24 @@ struct AttentionArguments: ParsableArguments {
     /// One overlay per head of the selected layer (the last layer for rollout), tiled in head order, row-major.
     ///
     /// The whole grid fits the overlay budget: each tile gets its share (``Overlay/Budget/tiles(count:columns:gap:)``).
-    func headsOverlay(_ image: RGBImage, maps: AttentionMaps, classifier: Classifier) throws -> RGBImage {
+    /// Each head's attention in the chosen layer (the last for rollout).
+    func headMaps(_ maps: AttentionMaps) throws -> [[Float]] {
         let layer: Int
         switch mapKind {
         case .layer(let l): layer = l
         case .last, .rollout: layer = maps.layers - 1
         }
-        let columns = Int(Double(maps.heads).squareRoot().rounded(.up)), gap = 4
-        let budget = Overlay.Budget.standard.tiles(count: maps.heads, columns: columns, gap: gap)
-        let tiles = try (0..<maps.heads).map { h in
+        return try (0..<maps.heads).map { try maps.layerMap(layer, heads: .head($0)) }
+    }
+
+    /// One overlay per head map, tiled in head order left to right, top to bottom.
+    func headsOverlay(_ image: RGBImage, heads: [[Float]], gridHeight: Int, gridWidth: Int, classifier: Classifier) -> RGBImage {
+        let columns = Int(Double(heads.count).squareRoot().rounded(.up)), gap = 4
+        let budget = Overlay.Budget.standard.tiles(count: heads.count, columns: columns, gap: gap)
+        let tiles = heads.map { map in
             Overlay.render(
-                image: image, map: try maps.layerMap(layer, heads: .head(h)), gridHeight: maps.gridHeight,
-                gridWidth: maps.gridWidth, preprocessing: classifier.info.preprocessing, colormap: colormap, alpha: Float(alpha),
-                budget: budget)
+                image: image, map: map, gridHeight: gridHeight, gridWidth: gridWidth, preprocessing: classifier.info.preprocessing,
+                colormap: colormap, alpha: Float(alpha), budget: budget)
         }
         return Overlay.grid(tiles, columns: columns, gap: gap)
     }

@@ -81,7 +81,7 @@ struct Classify: ParsableCommand {
     @Option(
         name: .long,
         help: ArgumentHelp(
-            "Write one overlay per head of the chosen layer (last layer for rollout), tiled in head order left to right, top to bottom.",
+            "Write one overlay per head of the chosen layer (last layer for rollout), tiled in head order left to right, top to bottom. With --explain: the first method's per-head maps (attention: each head's attention; transformer-attribution and grad-rollout: each head's gradient-weighted attention (∇A⊙A)⁺ for the target class).",
             valueName: "out.png"))
     var overlayHeads: String?
 
@@ -94,6 +94,12 @@ struct Classify: ParsableCommand {
         if (overlay != nil || overlayHeads != nil) && images.count != 1 {
             throw ValidationError(
                 "--overlay and --overlay-heads take one image (use 'vitclassify batch --overlays DIR' for many)")
+        }
+        if overlayHeads != nil, let method = explanationArguments.methods.first,
+            ![.attention, .transformerAttribution, .gradRollout].contains(method)
+        {
+            throw ValidationError(
+                "--overlay-heads: \(method.rawValue) has no per-head maps (they exist for attention, transformer-attribution and grad-rollout); use --overlay")
         }
         if let overlay, let overlayHeads, overlay == overlayHeads {
             throw ValidationError("--overlay and --overlay-heads name the same file")
@@ -161,9 +167,11 @@ struct Classify: ParsableCommand {
                     try PNGEncoder.write(drawn, to: overlay, overwrite: force, protected: images)
                 }
                 if let overlayHeads {
+                    let heads = try explanations.first?.heads ?? attentionArguments.headMaps(maps)
                     try PNGEncoder.write(
-                        try attentionArguments.headsOverlay(image, maps: maps, classifier: classifier), to: overlayHeads,
-                        overwrite: force, protected: images)
+                        attentionArguments.headsOverlay(
+                            image, heads: heads, gridHeight: maps.gridHeight, gridWidth: maps.gridWidth, classifier: classifier),
+                        to: overlayHeads, overwrite: force, protected: images)
                 }
             }
         }

@@ -99,6 +99,36 @@ struct ExplanationTests {
         }
     }
 
+    @Test("per-head maps (--overlay-heads): (∇A_h ⊙ A_h)⁺ of the last layer from PyTorch's ∂logit/∂A, within 1e-4", arguments: cases)
+    func headMaps(c: Case) throws {
+        let (explainer, reference, input, maps, gradients) = try Self.run(c)
+        let a = explainer.classifier.model.architecture, n = a.tokens, p = a.prefixTokens, l = a.depth - 1
+        for (t, g) in zip(c.targets, gradients) {
+            let torchGradients = try reference.floats("attention_grad.\(c.image).\(t)")
+            for method in [ExplanationMethod.transformerAttribution, .gradRollout] {
+                let heads = try #require(
+                    try explainer.explanation(method, target: t, gradients: g, maps: maps, input: input, settings: ExplanationSettings()).heads)
+                #expect(heads.count == a.heads)
+                for (h, ours) in heads.enumerated() {
+                    // The class token's query row (or, without one, the mean of the patch rows) over the patches.
+                    let queries = a.classToken ? [0] : Array(p..<n)
+                    let expected = (p..<n).map { j in
+                        queries.map { q -> Float in
+                            let i = ((l * a.heads + h) * n + q) * n + j
+                            return max(torchGradients[i] * maps.probabilities[l][h][q * n + j], 0)
+                        }.reduce(0, +) / Float(queries.count)
+                    }
+                    let error = Self.relativeError(ours[...], expected[...])
+                    #expect(error <= 1e-4, "\(method) target \(t) head \(h): \(error)")
+                }
+            }
+            let attentionHeads = try #require(
+                try explainer.explanation(.attention, target: t, gradients: g, maps: maps, input: input, settings: ExplanationSettings()).heads)
+            #expect(try attentionHeads == (0..<a.heads).map { try maps.layerMap(l, heads: .head($0)) })
+            #expect(try explainer.explanation(.gradcam, target: t, gradients: g, maps: maps, input: input, settings: ExplanationSettings()).heads == nil)
+        }
+    }
+
     @Test("recording the trace leaves the forward's logits and attention bit-identical")
     func traceDoesNotChangeForward() throws {
         let c = Self.cases[0]
@@ -153,6 +183,28 @@ struct ExplanationTests {
         #expect((explanations[1]["values"] as? [Double])?.count == 1024)
         let bad = try CLI.run([image, "--model", Fixtures.path("families/rpn"), "--explain", "gradcam"])
         #expect(bad.status == 1 && bad.stderr.contains("explanations are not implemented for residual post-norm blocks"))
+    }
+
+    @Test("--overlay-heads with --explain: the method's per-head maps (a different picture from the attention heads), refused where none exist")
+    func cliHeadOverlays() throws {
+        let model = Fixtures.path("models/timm_vit"), image = Fixtures.path("images/rgb8_32x32.png")
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("vitclassify-heads-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func heads(_ extra: [String], _ name: String) throws -> (CLI.Outcome, Data?) {
+            let path = dir.appendingPathComponent(name).path
+            let outcome = try CLI.run([image, "--model", model, "--overlay-heads", path] + extra)
+            return (outcome, FileManager.default.contents(atPath: path))
+        }
+        let (plain, attention) = try heads([], "attention.png")
+        let (explained, attribution) = try heads(["--explain", "transformer-attribution", "--target", "cat"], "ta.png")
+        #expect(plain.status == 0 && explained.status == 0, "\(plain.stderr) \(explained.stderr)")
+        let a = try #require(attention), t = try #require(attribution)
+        #expect(a != t)
+        let (sameAsPlain, attentionAgain) = try heads(["--explain", "attention"], "attention-explained.png")
+        #expect(sameAsPlain.status == 0 && attentionAgain == a)
+        let (refused, none) = try heads(["--explain", "gradcam"], "gradcam.png")
+        #expect(refused.status == 1 && refused.stderr.contains("gradcam has no per-head maps") && none == nil)
     }
 
     @Test("the faithfulness benchmark: one row per method plus random, AUCs in [0, 100], the same bits with 1 or 3 workers")

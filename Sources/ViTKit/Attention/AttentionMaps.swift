@@ -43,11 +43,16 @@ public struct AttentionMaps: Sendable {
         (0..<layers).map { l in (0..<heads).map { h in queryRow(layer: l, head: h) } }
     }
 
-    /// One layer's class-token attention over the patches, heads combined by `selection` (not normalised).
-    public func layerMap(_ layer: Int, heads selection: HeadSelection) throws -> [Float] {
+    /// Throws unless `layer` is one of the model's layers.
+    package func checkLayer(_ layer: Int) throws {
         guard layer >= 0 && layer < layers else {
             throw ViTError.invalidArgument("layer \(layer) does not exist (the model has layers 0-\(layers - 1))")
         }
+    }
+
+    /// One layer's class-token attention over the patches, heads combined by `selection` (not normalised).
+    public func layerMap(_ layer: Int, heads selection: HeadSelection) throws -> [Float] {
+        try checkLayer(layer)
         let rows = (0..<heads).map { Array(queryRow(layer: layer, head: $0)[prefixTokens...]) }
         switch selection {
         case .head(let h):

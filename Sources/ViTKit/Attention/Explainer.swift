@@ -117,14 +117,19 @@ public final class Explainer: @unchecked Sendable {
         let a = classifier.model.architecture, n = a.tokens, p = a.prefixTokens, d = a.embedDim
         var height = a.gridHeight, width = a.gridWidth
         let values: [Float]
+        var heads: [[Float]]? = nil
+        let layer: Int
+        if case .layer(let l) = settings.map { layer = l } else { layer = a.depth - 1 }
         switch method {
         case .attention:
             values = try maps.map(settings.map == .rollout ? .last : settings.map, heads: settings.heads)
+            heads = try (0..<a.heads).map { try maps.layerMap(layer, heads: .head($0)) }
         case .rollout:
             values = try maps.rollout(fusion: settings.fusion, discardRatio: settings.discardRatio)
         case .transformerAttribution:
             values = Explanations.transformerAttribution(
                 attention: maps.probabilities, gradients: g.attention, tokens: n, prefix: p, hasClassToken: a.classToken)
+            heads = try gradientWeightedHeads(layer)
         case .gradRollout:
             guard settings.discardRatio >= 0 && settings.discardRatio < 1 else {
                 throw ViTError.invalidArgument("the discard ratio must be in [0, 1), not \(settings.discardRatio)")
@@ -132,6 +137,7 @@ public final class Explainer: @unchecked Sendable {
             values = Explanations.gradientRollout(
                 attention: maps.probabilities, gradients: g.attention, tokens: n, prefix: p, hasClassToken: a.classToken,
                 discardRatio: settings.discardRatio)
+            heads = try gradientWeightedHeads(layer)
         case .gradcam:
             let l = a.depth - 1, range = (l * n * d)..<((l + 1) * n * d)
             values = Explanations.gradCAM(
@@ -141,7 +147,13 @@ public final class Explainer: @unchecked Sendable {
             width = a.imageWidth
             values = Explanations.inputGradient(gradients: g.pixels, input: input, channels: a.channels, plane: height * width)
         }
+        func gradientWeightedHeads(_ layer: Int) throws -> [[Float]] {
+            try maps.checkLayer(layer)
+            return Explanations.gradientWeightedHeads(
+                attention: maps.probabilities, gradients: g.attention, layer: layer, tokens: n, prefix: p, hasClassToken: a.classToken)
+        }
         return Explanation(
-            method: method, target: target, label: classifier.info.labels[target], height: height, width: width, values: values)
+            method: method, target: target, label: classifier.info.labels[target], height: height, width: width, values: values,
+            heads: heads)
     }
 }

@@ -30,6 +30,11 @@ public struct Explanation: Sendable, Equatable {
     public var width: Int
     /// The method's raw values (before any display normalisation), row by row.
     public var values: [Float]
+    /// Per head, a patch-grid map (``height`` × ``width``) of the layer the settings' map names (the last layer for
+    /// rollout), for the methods built from per-head attention: ``ExplanationMethod/attention`` (each head's
+    /// attention) and ``ExplanationMethod/transformerAttribution`` and ``ExplanationMethod/gradRollout`` (each head's
+    /// gradient-weighted attention `(∇A_h ⊙ A_h)⁺`, the term both average over the heads). Nil for the others.
+    public var heads: [[Float]]?
 }
 
 /// The settings of the attention-only methods (those of `--attention-map`, `--head`, `--head-fusion`,

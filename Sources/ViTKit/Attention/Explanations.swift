@@ -15,6 +15,19 @@ enum Explanations {
         return row.map { $0 / Double(n - prefix) }
     }
 
+    /// Per head of one layer, the gradient-weighted attention `(∇A_h ⊙ A_h)⁺` (what transformer attribution and
+    /// gradient rollout average over the heads), as the class token's row over the patches (the mean row without one).
+    static func gradientWeightedHeads(
+        attention: [[[Float]]], gradients: [Float], layer: Int, tokens n: Int, prefix: Int, hasClassToken: Bool
+    ) -> [[Float]] {
+        let probabilities = attention[layer], heads = probabilities.count
+        return (0..<heads).map { h in
+            let base = (layer * heads + h) * n * n, p = probabilities[h]
+            let cam = (0..<(n * n)).map { max(Double(gradients[base + $0]) * Double(p[$0]), 0) }
+            return classRow(cam, tokens: n, prefix: prefix, hasClassToken: hasClassToken).map(Float.init)
+        }
+    }
+
     /// `a·result` for `n × n` row-major matrices (double precision; the corresponding C function is `cblas_dgemm()`).
     static func multiply(_ a: [Double], _ result: [Double], _ n: Int) -> [Double] {
         [Double](unsafeUninitializedCapacity: n * n) { out, count in
