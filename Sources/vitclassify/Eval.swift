@@ -27,7 +27,10 @@ struct Eval: ParsableCommand {
     @Flag(name: .long, help: "No progress on stderr.")
     var quiet = false
 
-    @OptionGroup(title: "Report (an existing report is replaced)") var reportArguments: ReportArguments
+    @OptionGroup(title: "Report") var reportArguments: ReportArguments
+
+    @Flag(name: .long, help: "Replace an existing --report file (and its .files folder); without it an existing report is an error.")
+    var force = false
 
     @OptionGroup(title: "Faithfulness of explanations") var faithfulnessArguments: FaithfulnessArguments
 
@@ -51,7 +54,7 @@ struct Eval: ParsableCommand {
             return try runFaithfulness(classifier, paths: paths, truth: truth, format: format)
         }
         var evaluation = Evaluation(labels: labels)
-        let report = try reportArguments.open(classifier: classifier, force: true, resume: false, root: directory)
+        let report = try reportArguments.open(classifier: classifier, force: force, resume: false, root: directory)
         let progress = ProgressReporter(total: paths.count, quiet: quiet)
         let runner = BatchRunner(
             classifier: classifier, batchSize: batchSize, readOptions: imageArguments.options, topK: 5,

@@ -252,6 +252,12 @@ struct ExploreReportTests {
         #expect(html.contains("<table class=\"confusion\">") && html.contains("data-true=\"7\" data-pred=\"9\""))
         let bad = try CLI.run(["eval", root.path, "--explore-pages"])
         #expect(bad.status == 1 && bad.stderr.contains("--explore-pages needs --report"))
+        // An existing report is the user's: kept unless --force.
+        let again = try CLI.run(["eval", root.path, "--report", report.path, "--quiet"])
+        #expect(again.status == 1 && again.stderr.contains(report.path) && again.stderr.split(separator: "\n").count == 1)
+        #expect(try String(contentsOf: report, encoding: .utf8) == html)
+        let forced = try CLI.run(["eval", root.path, "--report", report.path, "--quiet", "--force"])
+        #expect(forced.status == 0, "\(forced.stderr)")
     }
 
     @Test(

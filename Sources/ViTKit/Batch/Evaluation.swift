@@ -68,7 +68,7 @@ package struct Evaluation: Sendable {
         }
         let folders = entries.filter { name in
             var isDirectory: ObjCBool = false
-            return !name.hasPrefix(".")
+            return !name.hasPrefix(".") && !ImageFolder.isReportFolder(name)
                 && FileManager.default.fileExists(atPath: directory + "/" + name, isDirectory: &isDirectory)
                 && isDirectory.boolValue
         }

@@ -11,6 +11,10 @@ package enum ImageFolder {
         return extensions.contains(name[name.index(after: dot)...].lowercased())
     }
 
+    /// Whether `name` is the folder of a report's thumbnails and pages (`--report r.html` writes `r.html.files/`):
+    /// output, never read as input.
+    package static func isReportFolder(_ name: String) -> Bool { name.hasSuffix(".html.files") }
+
     /// Every `*.png`, `*.jpg` and `*.jpeg` (extension case-insensitive) under `directory` — recursively when asked,
     /// skipping the `*.html.files` folders that reports write — as paths `directory/relative`, sorted by the bytes of
     /// their UTF-8 paths.
@@ -27,8 +31,7 @@ package enum ImageFolder {
                 throw ViTError.fileUnreadable(path: directory, reason: "cannot list the folder")
             }
             while let relative = enumerator.nextObject() as? String {
-                // A report's thumbnails (`--report r.html` writes `r.html.files/`) are output, not input.
-                if relative.hasSuffix(".html.files") {
+                if isReportFolder(relative) {
                     enumerator.skipDescendants()
                     continue
                 }
