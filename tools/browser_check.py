@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Checks `vitclassify explore` pages in headless Chromium (Debian's chromium + chromium-driver, WebDriver over HTTP).
+"""Checks `vitclassify explore` pages in headless Chromium (Debian's chromium + chromium-driver, WebDriver over HTTP),
+or with --browser firefox in headless Firefox (Debian's firefox-esr, over Marionette: tools/marionette.py).
 
     tools/browser_check.py explore --vitclassify BIN --image IMG [--model M] [--page PAGE] [--query-reference REF]
 
@@ -25,6 +26,15 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import webdriver  # noqa: E402
 
 FAILURES = []
+BROWSER = "chromium"
+
+
+def new_driver():
+    """A driver for the browser chosen with --browser."""
+    if BROWSER == "firefox":
+        import marionette
+        return marionette.Driver()
+    return webdriver.Driver()
 
 
 def check(condition, message):
@@ -89,7 +99,7 @@ def check_explore(args):
     prefix = attention["prefix_tokens"]
     layers, heads = len(cls), len(cls[0])
 
-    with webdriver.Driver() as driver, driver.session() as session:
+    with new_driver() as driver, driver.session() as session:
         session.open(page)
         session.wait("return document.getElementById('view').dataset.ready === 'true'")
         errors = [e for e in session.console() if e.get("level") == "SEVERE"]
@@ -192,7 +202,7 @@ def check_explore(args):
         check(not errors, "no console errors after interaction" + ("" if not errors else ": " + errors[0]["message"]))
 
     # JavaScript disabled: the static view.
-    with webdriver.Driver() as driver, driver.session(javascript=False) as session:
+    with new_driver() as driver, driver.session(javascript=False) as session:
         session.open(page)
         overlay = session.element("#static-overlay")
         check(session.displayed(overlay), "JS off: the static overlay is shown")
@@ -224,7 +234,7 @@ def check_report(args):
             " index: f.dataset.index, truth: f.dataset.truth, probability: Number(f.dataset.probability), wrong: f.classList.contains('wrong')}))};"
         )
 
-    with webdriver.Driver() as driver, driver.session() as session:
+    with new_driver() as driver, driver.session() as session:
         session.open(report)
         session.wait("return document.getElementById('gallery').dataset.ready === 'true'")
         errors = [e for e in session.console() if e.get("level") == "SEVERE"]
@@ -265,7 +275,7 @@ def check_report(args):
         errors = [e for e in session.console() if e.get("level") == "SEVERE"]
         check(not errors, "report: no console errors after interaction" + ("" if not errors else ": " + errors[0]["message"]))
 
-    with webdriver.Driver() as driver, driver.session(javascript=False) as session:
+    with new_driver() as driver, driver.session(javascript=False) as session:
         session.open(report)
         check(session.displayed(session.element("table.confusion")), "report, JS off: the confusion matrix is shown")
 
@@ -274,7 +284,7 @@ def check_report(args):
     rows_path = os.path.join(workdir, "rows.csv")
     subprocess.run([args.vitclassify, "batch", args.dataset, "--recursive", "--report", batch, "--output", rows_path, "--quiet"] + model, check=True)
     rows = list(csv.DictReader(open(rows_path, newline="")))
-    with webdriver.Driver() as driver, driver.session() as session:
+    with new_driver() as driver, driver.session() as session:
         session.open(batch)
         session.wait("return document.getElementById('gallery').dataset.ready === 'true'")
         check(gallery(session)["count"] == len(rows), "batch report: the gallery holds the %d CSV rows" % len(rows))
@@ -294,6 +304,7 @@ def view_of(session):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--browser", choices=["chromium", "firefox"], default="chromium")
     sub = parser.add_subparsers(dest="command", required=True)
     e = sub.add_parser("explore")
     e.add_argument("--vitclassify", required=True)
@@ -307,7 +318,14 @@ def main():
     r.add_argument("--model")
     r.add_argument("--explore-pages", action="store_true")
     args = parser.parse_args()
-    if not webdriver.available():
+    global BROWSER
+    BROWSER = args.browser
+    if BROWSER == "firefox":
+        import marionette
+        if not marionette.available():
+            print("firefox is needed: apt-get install firefox-esr", file=sys.stderr)
+            return 2
+    elif not webdriver.available():
         print("chromium and chromedriver are needed: apt-get install chromium chromium-driver", file=sys.stderr)
         return 2
     if args.command == "explore":
