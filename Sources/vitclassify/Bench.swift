@@ -43,9 +43,9 @@ struct Bench: ParsableCommand {
     func run() throws {
         let classifier = try modelArguments.load()
         let a = classifier.model.architecture
-        var generator = SplitMix(seed: 42)
+        var generator = SplitMix64(state: 42)
         let inputs = (0..<batchSize).map { _ in
-            (0..<(a.channels * a.imageHeight * a.imageWidth)).map { _ in Float(generator.next()) * 2 - 1 }
+            (0..<(a.channels * a.imageHeight * a.imageWidth)).map { _ in Float(generator.unit()) * 2 - 1 }
         }
         for _ in 0..<warmup { _ = classifier.logits(preprocessed: inputs) }
         var times: [Double] = []
@@ -121,8 +121,8 @@ struct Bench: ParsableCommand {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let image = directory.appendingPathComponent("input.png").path
-        var generator = SplitMix(seed: 7)
-        let pixels = (0..<(a.imageWidth * a.imageHeight * 3)).map { _ in UInt8(generator.next() * 255) }
+        var generator = SplitMix64(state: 7)
+        let pixels = (0..<(a.imageWidth * a.imageHeight * 3)).map { _ in UInt8(generator.unit() * 255) }
         try PNGEncoder.write(RGBImage(width: a.imageWidth, height: a.imageHeight, trustedPixels: pixels), to: image)
         let executable = URL(fileURLWithPath: Platform.executablePath)
         var arguments = [image, "--model", classifier.info.weightsPath, "--format", "json"]
@@ -146,18 +146,5 @@ struct Bench: ParsableCommand {
             best = min(best, elapsed)
         }
         return best
-    }
-}
-
-/// A small deterministic generator for synthetic inputs (values in [0, 1)).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> Double {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return Double((z ^ (z >> 31)) >> 11) / Double(1 << 53)
     }
 }

@@ -21,15 +21,8 @@ struct BatchInvarianceTests {
 
     /// Deterministic inputs in roughly the range preprocessing produces (SplitMix64).
     static func inputs(count: Int, size: Int, seed: UInt64) -> [[Float]] {
-        var state = seed
-        func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-        return (0..<count).map { _ in (0..<size).map { _ in Float(next() >> 40) / Float(1 << 22) - 2 } }
+        var generator = SplitMix64(state: seed)
+        return (0..<count).map { _ in generator.floats(size, scale: 2) }
     }
 
     static func bits(_ values: [Float]) -> [UInt32] { values.map(\.bitPattern) }

@@ -3,21 +3,7 @@ import Foundation
 import Synchronization
 import Testing
 import ViTKernels
-
-/// Deterministic inputs (SplitMix64), uniform in [-1, 1), so that a failure reproduces.
-private struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func floats(_ count: Int) -> [Float] {
-        (0..<count).map { _ in Float(next() >> 40) / Float(1 << 23) - 1 }
-    }
-}
+import ViTKit
 
 struct GemmCase: CustomTestStringConvertible, Sendable {
     var m: Int, k: Int, n: Int
@@ -96,7 +82,7 @@ struct GemmTests {
     /// gives bit-identical results.
     static func check(_ c: GemmCase) throws {
         let lda = c.lda ?? max(c.k, 1), ldc = c.ldc ?? c.n, ldb = c.n + 3
-        var rng = SplitMix(state: UInt64(c.m * 1_000_003 + c.k * 1009 + c.n * 7 + lda + ldc))
+        var rng = SplitMix64(state: UInt64(c.m * 1_000_003 + c.k * 1009 + c.n * 7 + lda + ldc))
         let a = rng.floats(c.m * lda)  // padding columns too: they must not be read into the result
         let b = rng.floats(max(c.k, 1) * ldb)
         let biasValues = c.bias ? rng.floats(c.n) : [Float](repeating: 0, count: c.n)
@@ -160,7 +146,7 @@ struct GemmTests {
     @Test("packing Bᵀ equals packing B")
     func transposedPacking() throws {
         let k = 77, n = 45, m = 20
-        var rng = SplitMix(state: 42)
+        var rng = SplitMix64(state: 42)
         let b = rng.floats(k * n), a = rng.floats(m * k)
         let bt = (0..<n * k).map { b[($0 % k) * n + $0 / k] }  // bt[j][kk] = b[kk][j]
         let p1 = try #require(vk_pack(b, k, n, n)), p2 = try #require(vk_pack_transposed(bt, k, n, k))
@@ -176,7 +162,7 @@ struct GemmTests {
     @Test("a row's bits do not depend on M, its position or the threads", arguments: invariance)
     func batchInvariance(c: GemmCase) throws {
         let lda = c.lda ?? c.k
-        var rng = SplitMix(state: UInt64(c.m * 31 + c.k * 7 + c.n))
+        var rng = SplitMix64(state: UInt64(c.m * 31 + c.k * 7 + c.n))
         let a = rng.floats(c.m * lda), b = rng.floats(c.k * c.n), bias = rng.floats(c.n), c0 = rng.floats(c.m * c.n)
         let packed = try #require(vk_pack(b, c.k, c.n, c.n))
         defer { vk_packed_free(packed) }

@@ -38,20 +38,6 @@ enum QGemmFixture {
     static let bf16Kernels = names { vk_bf16_kernel_available($0) }
 }
 
-/// Deterministic inputs (SplitMix64), uniform in [-1, 1).
-private struct SplitMix {
-    var state: UInt64
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func floats(_ count: Int, scale: Float = 1) -> [Float] {
-        (0..<count).map { _ in (Float(next() >> 40) / Float(1 << 23) - 1) * scale }
-    }
-}
 
 /// One packed weight matrix of either precision, for the tests that treat both alike.
 private struct Packed {
@@ -250,7 +236,7 @@ struct QuantizedGemmTests {
     func batchInvariance(kernelLabel: String) throws {
         let parts = kernelLabel.split(separator: " ", maxSplits: 1).map(String.init)
         for (m, k, n, lda) in [(197, 192, 100, 192), (70, 800, 77, 803), (45, 3072, 40, 3072)] {
-            var rng = SplitMix(state: UInt64(m * 31 + k * 7 + n))
+            var rng = SplitMix64(state: UInt64(m * 31 + k * 7 + n))
             let a = rng.floats(m * lda, scale: 2), bt = rng.floats(n * k, scale: 0.05)
             let bias = rng.floats(n), c0 = rng.floats(m * n)
             let packed = Packed(precision: parts[0], kernel: parts[1], bt: bt, k: k, n: n)
@@ -286,7 +272,7 @@ struct QuantizedGemmTests {
     @Test("INT8: all kernels agree bit for bit on ViT-like shapes")
     func int8KernelsAgree() throws {
         for (m, k, n) in [(197, 768, 96), (33, 3072, 64), (3, 64, 2304)] {
-            var rng = SplitMix(state: UInt64(m + k + n))
+            var rng = SplitMix64(state: UInt64(m + k + n))
             let a = rng.floats(m * k, scale: 3), bt = rng.floats(n * k, scale: 0.04), bias = rng.floats(n)
             var results: [(String, [UInt32])] = []
             for kernel in QGemmFixture.q8Kernels {
@@ -312,7 +298,7 @@ struct QuantizedGemmTests {
     @Test("K = 0, M = 0, K > 65536 and NULL matrices")
     func edges() throws {
         let n = 5, m = 3
-        var rng = SplitMix(state: 9)
+        var rng = SplitMix64(state: 9)
         let c0 = rng.floats(m * n), bias = rng.floats(n)
         for precision in ["int8", "bf16"] {
             let packed = Packed(precision: precision, kernel: nil, bt: [0], k: 0, n: n)
