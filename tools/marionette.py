@@ -170,11 +170,5 @@ class Session(webdriver.Session):
             pass
         finally:
             self.socket.close()
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-            self.log.close()
-            os.unlink(self.log.name)
+            webdriver.stop(self.process, self.log)
             shutil.rmtree(self.profile, ignore_errors=True)

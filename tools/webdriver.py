@@ -38,6 +38,17 @@ class WebDriverError(RuntimeError):
     pass
 
 
+def stop(process, log, timeout=20):
+    """Ends a browser or driver process (terminate, then kill) and removes its log file."""
+    process.terminate()
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+    log.close()
+    os.unlink(log.name)
+
+
 class Driver:
     """One chromedriver process; sessions are opened with `session()`."""
 
@@ -81,13 +92,7 @@ class Driver:
         return Session(self, javascript=javascript, width=width, height=height, browser=browser)
 
     def close(self):
-        self.process.terminate()
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self.log.close()
-        os.unlink(self.log.name)
+        stop(self.process, self.log)
 
     def __enter__(self):
         return self
