@@ -8,12 +8,19 @@ import base64
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
+
+# A parent may start this process with most signals blocked (the Swift test runner does: SIGTERM among them), and
+# children inherit the mask: then the browser ignores the SIGTERM that ends a session, and every close waits for a
+# timeout (measured: the explore browser test took 190 s instead of 35 s). Unblock them for this process and its
+# children.
+signal.pthread_sigmask(signal.SIG_SETMASK, set())
 
 CHROMIUM_CANDIDATES = ["chromium", "chromium-browser", "google-chrome"]
 DRIVER_CANDIDATES = ["chromedriver", "chromium-driver"]
