@@ -18,6 +18,7 @@ Sources/ViTKernels/include/vit_qgemm.h, not from the Swift or C code:
         zp = clamp(rint(−lo·inv), 0, 255), q_a = clamp(rint(a·inv) + zp, 0, 255);
         S = Σ q_a·q_w − zp·Σ q_w in int64, out = fp32(S)·fp32(s_a·s_w), + bias (fp32).
         Layers: qkv, proj, fc1, fc2 of every block. Patch embedding and head fp32.
+  INT8R INT8 with reduced-range weights (the avx2-maddubs kernel): 63 in place of 127 in the weight quantiser.
   LayerScale (timm ls1/ls2) is folded into proj/fc2 before rounding, as vitclassify does at load.
 
 Tolerance, derived from the scheme rather than from vitclassify's output: vitclassify's non-GEMM operations
@@ -70,16 +71,16 @@ def bf16_round(x: np.ndarray) -> np.ndarray:
     return (r & 0xFFFFFFFF).astype(np.uint32).view(np.float32)
 
 
-def q8_weights(w: np.ndarray):
-    """[N, K] fp32 → int8 values (as int64) and per-row (output channel) scales."""
+def q8_weights(w: np.ndarray, qmax: int = 127):
+    """[N, K] fp32 → int8 values (as int64) in [−qmax, qmax] and per-row (output channel) scales."""
     w = w.astype(np.float32)
     amax = np.abs(w).max(axis=1).astype(np.float32)
     zero = amax < np.float32(1e-30)
     safe = np.where(zero, np.float32(1), amax)
-    mult = (np.float32(127) / safe).astype(np.float32)
-    q = np.clip(np.rint((w * mult[:, None]).astype(np.float32)), -127, 127)
+    mult = (np.float32(qmax) / safe).astype(np.float32)
+    q = np.clip(np.rint((w * mult[:, None]).astype(np.float32)), -qmax, qmax)
     q[zero] = 0
-    s = np.where(zero, np.float32(0), (amax / np.float32(127)).astype(np.float32)).astype(np.float32)
+    s = np.where(zero, np.float32(0), (amax / np.float32(qmax)).astype(np.float32)).astype(np.float32)
     return q.astype(np.int64), s
 
 
@@ -108,8 +109,8 @@ class Emulated(torch.nn.Module):
         self.w = weight.astype(np.float32)  # [N, K]
         self.b = None if bias is None else bias.astype(np.float32)
         self.scheme, self.state = scheme, state
-        if scheme == "int8":
-            self.qw, self.sw = q8_weights(self.w)
+        if scheme in ("int8", "int8r"):
+            self.qw, self.sw = q8_weights(self.w, 127 if scheme == "int8" else 63)
             self.colsum = self.qw.sum(axis=1)
         else:
             self.wb = bf16_round(self.w).astype(np.float64)
@@ -118,7 +119,7 @@ class Emulated(torch.nn.Module):
         rng = self.state.get("rng")
         if rng is not None:
             a = (a * (1 + rng.uniform(-1, 1, a.shape) * PERTURB)).astype(np.float32)
-        if self.scheme == "int8":
+        if self.scheme in ("int8", "int8r"):
             q, zp, sa = q8_rows(a)
             s = q @ self.qw.T - zp[:, None] * self.colsum[None, :]
             out = s.astype(np.float32) * (sa[:, None] * self.sw[None, :]).astype(np.float32)
@@ -234,7 +235,7 @@ def main():
         reference = load_file(os.path.join(root, spec["reference"]))
         tensors = {}
         entry = {"name": spec["name"], "file": f"precision/{spec['name']}.safetensors", "cases": spec["cases"]}
-        for scheme in ("bf16", "int8"):
+        for scheme in ("bf16", "int8", "int8r"):
             model, forward, emulate = load_model(spec, root)
             state: dict = {}
             emulate(model, scheme, state)

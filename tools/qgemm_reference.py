@@ -5,6 +5,7 @@ kernels against.
 
 INT8 (exact integer arithmetic, fp32 steps emulated with float32 arrays, each operation rounded once):
   weights   per output channel n: amax = max_k |Bt[n,k]|; s_w = amax/127, q = clip(rint(Bt·(127/amax)), -127, 127);
+            reduced range (the avx2-maddubs kernel): 63 in place of 127 throughout;
             amax < 1e-30: q = 0, s_w = 0
   A rows    lo = min(0, min a), hi = max(0, max a), r = hi - lo; s_a = r/255, inv = 255/r,
             zp = clip(rint(-lo·inv), 0, 255), q = clip(rint(a·inv) + zp, 0, 255); r < 1e-30: q = zp = 0, s_a = 0
@@ -15,7 +16,8 @@ BF16:
             then + C; then + bias
 
 The fixture (safetensors, F32/F64/I64 tensors; the case list in the metadata) holds per case: the inputs a [M,K],
-bt [N,K], c0 [M,N], bias [N]; the INT8 output q8 [M,N] and weight scales q8_scale [N]; the BF16 canonical output
+bt [N,K], c0 [M,N], bias [N]; the INT8 output q8 [M,N] and weight scales q8_scale [N] (q8r, q8r_scale: the same
+with reduced-range weights); the BF16 canonical output
 bf16 [M,N]; exact [M,N] (float64 product of the BF16-rounded inputs) and abs [M,N] (Σ|a_k·b_k| of the rounded
 inputs) for the accumulation-error bound; and a table of fp32 → bf16 roundings (round_in F32, round_out I64).
 
@@ -76,14 +78,14 @@ def bf16_gemm(a, bt, c0, bias, accumulate):
 
 # ---- INT8 ------------------------------------------------------------------------------------------------------------
 
-def q8_weights(bt):
+def q8_weights(bt, qmax=127):
     bt = bt.astype(F32)
     amax = np.max(np.abs(bt), axis=1) if bt.shape[1] else np.zeros(bt.shape[0], F32)
     ok = amax >= TINY
     safe = np.where(ok, amax, F32(1))
-    scale = np.where(ok, safe / F32(127), F32(0)).astype(F32)
-    inv = np.where(ok, F32(127) / safe, F32(0)).astype(F32)
-    q = np.clip(np.rint(bt * inv[:, None]), -127, 127).astype(np.int64)
+    scale = np.where(ok, safe / F32(qmax), F32(0)).astype(F32)
+    inv = np.where(ok, F32(qmax) / safe, F32(0)).astype(F32)
+    q = np.clip(np.rint(bt * inv[:, None]), -qmax, qmax).astype(np.int64)
     return q, scale
 
 
@@ -104,8 +106,8 @@ def q8_rows(a):
     return q, zp, scale
 
 
-def q8_gemm(a, bt, c0, bias, accumulate):
-    qw, sw = q8_weights(bt)
+def q8_gemm(a, bt, c0, bias, accumulate, qmax=127):
+    qw, sw = q8_weights(bt, qmax)
     qa, zp, sa = q8_rows(a)
     s = qa @ qw.T - zp[:, None] * qw.sum(axis=1)[None, :]
     assert np.all(np.abs(s) < 2**31)
@@ -148,6 +150,7 @@ def make_case(rng, name, m, k, n, accumulate, bias, kind="normal"):
     c0 = rng.standard_normal((m, n)).astype(F32)
     b = rng.standard_normal(n).astype(F32) if bias else None
     q8, scale = q8_gemm(a, bt, c0, b, accumulate)
+    q8r, scale_r = q8_gemm(a, bt, c0, b, accumulate, qmax=63)
     bf, exact, absolute = bf16_gemm(a, bt, c0, b, accumulate)
     tensors = {
         f"{name}.a": a,
@@ -156,6 +159,8 @@ def make_case(rng, name, m, k, n, accumulate, bias, kind="normal"):
         f"{name}.bias": b if b is not None else np.zeros(n, F32),
         f"{name}.q8": q8,
         f"{name}.q8_scale": scale,
+        f"{name}.q8r": q8r,
+        f"{name}.q8r_scale": scale_r,
         f"{name}.bf16": bf,
         f"{name}.exact": exact,
         f"{name}.abs": absolute,
@@ -227,6 +232,12 @@ def selftest():
     bound = (sw[None, :] / 2) * np.abs(a).astype(np.float64).sum(1)[:, None] + (sa[:, None] / 2) * (
         np.abs(qw) * sw[:, None]).sum(1)[None, :] + 4e-7 * np.abs(exact) + 1e-12
     assert np.all(np.abs(out - exact) <= bound), "INT8 outside the quantisation bound"
+    out, _ = q8_gemm(a, bt, None, None, False, qmax=63)
+    qw, sw = q8_weights(bt, 63)
+    assert np.abs(qw).max() <= 63
+    bound = (sw[None, :] / 2) * np.abs(a).astype(np.float64).sum(1)[:, None] + (sa[:, None] / 2) * (
+        np.abs(qw) * sw[:, None]).sum(1)[None, :] + 4e-7 * np.abs(exact) + 1e-12
+    assert np.all(np.abs(out - exact) <= bound), "reduced-range INT8 outside the quantisation bound"
     # BF16: the canonical sum is within γ_K of the exact product of the rounded inputs.
     bf, ex, ab = bf16_gemm(a, bt, None, None, False)
     k = a.shape[1]

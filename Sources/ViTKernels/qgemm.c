@@ -62,6 +62,7 @@ static const lp_entry q8_kernels[] = {
     {&vk_q8_kernel_amx, VK_LEVEL_AVX512},
     {&vk_q8_kernel_vnni512, VK_LEVEL_AVX512},
     {&vk_q8_kernel_avxvnni, VK_LEVEL_AVX2},
+    {&vk_q8_kernel_avx2_maddubs, VK_LEVEL_AVX2},
     {&vk_q8_kernel_avx2, VK_LEVEL_AVX2},
 #endif
     {&vk_q8_kernel_portable, VK_LEVEL_FALLBACK},
@@ -122,6 +123,12 @@ static const vk_lp_kernel *bf16_current(void) { return choose(bf16_kernels, COUN
 
 const char *vk_gemm_q8_kernel_name(void) { return q8_current()->name; }
 const char *vk_gemm_bf16_kernel_name(void) { return bf16_current()->name; }
+int vk_q8_kernel_weight_max(const char *name) {
+    for (size_t i = 0; i < COUNT(q8_kernels); i++)
+        if (name && strcmp(q8_kernels[i].kernel->name, name) == 0)
+            return q8_kernels[i].kernel->q8_max ? q8_kernels[i].kernel->q8_max : 127;
+    return 0;
+}
 const char *vk_q8_kernel_available(size_t i) { return available(q8_kernels, COUNT(q8_kernels), i); }
 const char *vk_bf16_kernel_available(size_t i) { return available(bf16_kernels, COUNT(bf16_kernels), i); }
 
@@ -193,10 +200,11 @@ static vk_packed_q8 *pack_q8(const vk_lp_kernel *kernel, const float *Bt, size_t
             float a = __builtin_fabsf(row[k]);
             if (a > amax) amax = a;
         }
+        const int qmax = p->kernel->q8_max ? p->kernel->q8_max : 127;
         float inv = 0, scale = 0;
         if (amax >= VK_Q8_TINY) { // also excludes NaN
-            scale = amax / 127.0f;
-            inv = 127.0f / amax;
+            scale = amax / (float)qmax;
+            inv = (float)qmax / amax;
         }
         // lp_index without its divisions: column n's base, then one group of kg consecutive k per step. Rounding
         // to nearest even by adding and subtracting 1.5·2²³ (exact for |t| < 2²²; larger t is clamped anyway),
@@ -212,7 +220,7 @@ static vk_packed_q8 *pack_q8(const vk_lp_kernel *kernel, const float *Bt, size_t
                 float t = row[k0 + j] * inv;
                 VK_ROUNDED(t);
                 t = (t + 12582912.0f) - 12582912.0f;
-                int32_t q = t > 127 ? 127 : t < -127 ? -127 : t == t ? (int32_t)t : 0;
+                int32_t q = t > qmax ? qmax : t < -qmax ? -qmax : t == t ? (int32_t)t : 0;
                 dst[j] = (int8_t)q;
                 sum += q;
             }

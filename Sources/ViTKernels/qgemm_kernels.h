@@ -54,6 +54,8 @@ typedef struct {
     int b_swapped;    ///< BF16: B pairs stored swapped, as VK_A_BF16_SWAPPED
     int a_format;     ///< VK_A_*
     size_t mc_tiles;  ///< row tiles per task at most
+    int q8_max;       ///< INT8: weights quantised to [−q8_max, q8_max]; 0 means 127 (63: the reduced range of
+                      ///< the vpmaddubsw kernel, whose pairwise 16-bit sums then cannot saturate)
     int (*usable)(void);
     void (*begin)(void), (*end)(void); ///< around each task on its thread (AMX tile configuration), or NULL
     vk_lp_micro kernel;
@@ -61,7 +63,8 @@ typedef struct {
 } vk_lp_kernel;
 
 #ifdef __x86_64__
-extern const vk_lp_kernel vk_q8_kernel_amx, vk_q8_kernel_vnni512, vk_q8_kernel_avxvnni, vk_q8_kernel_avx2;
+extern const vk_lp_kernel vk_q8_kernel_amx, vk_q8_kernel_vnni512, vk_q8_kernel_avxvnni, vk_q8_kernel_avx2,
+    vk_q8_kernel_avx2_maddubs;
 extern const vk_lp_kernel vk_bf16_kernel_amx, vk_bf16_kernel_avx512, vk_bf16_kernel_avx2;
 #endif
 extern const vk_lp_kernel vk_q8_kernel_portable, vk_bf16_kernel_portable;

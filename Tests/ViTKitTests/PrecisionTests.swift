@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ViTKernels
 
 @testable import ViTKit
 @testable import vitclassify
@@ -38,11 +39,14 @@ struct PrecisionTests {
         if let kernel = c.kernel { #expect(classifier.model.linearKernel == kernel) }
         let inputs = try SafeTensorsFile(path: c.model.reference)
         let expected = try Self.reference(c.model)
-        let tolerance = try expected.floats("tolerance.\(c.precision.rawValue)")[0]
+        // The emulation of the kernel's scheme: INT8 kernels with reduced-range weights have their own (vit_qgemm.h).
+        let scheme = c.precision == .int8 && vk_q8_kernel_weight_max(classifier.model.linearKernel) == 63
+            ? "int8r" : c.precision.rawValue
+        let tolerance = try expected.floats("tolerance.\(scheme)")[0]
         var ours: [Float] = [], emulated: [Float] = [], fp32: [Float] = []
         for image in c.model.cases {
             let (logits, _) = classifier.logits(preprocessed: [try inputs.floats("pixel_values.\(image)")])
-            let reference = try expected.floats("logits.\(c.precision.rawValue).\(image)")
+            let reference = try expected.floats("logits.\(scheme).\(image)")
             let difference = maxAbsDifference(logits[0], reference)
             #expect(difference <= tolerance, "\(image): max logit difference \(difference), tolerance \(tolerance)")
             ours += logits[0]
@@ -57,13 +61,19 @@ struct PrecisionTests {
         #expect(toScheme < fp32ToScheme / 4, "RMS difference to the emulation \(toScheme), fp32's \(fp32ToScheme)")
     }
 
-    /// INT8 gives the same bits on every kernel (vit_qgemm.h); so does BF16 on every kernel but AMX's.
-    @Test("every reduced-precision kernel gives the same bits (BF16: all but AMX)", arguments: Fixtures.models)
+    /// INT8 gives the same bits on every kernel of a weight range (vit_qgemm.h); so does BF16 on every kernel but
+    /// AMX's.
+    @Test("every reduced-precision kernel gives the same bits (INT8: per weight range; BF16: all but AMX)",
+          arguments: Fixtures.models)
     func sameBitsOnEveryKernel(model: Fixtures.Model) throws {
         let inputs = try SafeTensorsFile(path: model.reference)
         let images = try model.cases.map { try inputs.floats("pixel_values.\($0)") }
-        for precision in [Precision.int8, .bf16] {
-            let kernels = Self.kernels[precision]!.compactMap { $0 }.filter { precision == .int8 || !$0.hasPrefix("amx") }
+        let groups: [(Precision, (String) -> Bool)] = [
+            (.int8, { vk_q8_kernel_weight_max($0) == 127 }), (.int8, { vk_q8_kernel_weight_max($0) == 63 }),
+            (.bf16, { !$0.hasPrefix("amx") }),
+        ]
+        for (precision, member) in groups {
+            let kernels = Self.kernels[precision]!.compactMap { $0 }.filter(member)
             let results = try kernels.map { kernel in
                 try Classifier(modelPath: model.dir, precision: precision, kernel: kernel).logits(preprocessed: images).logits
                     .map { $0.map(\.bitPattern) }
@@ -120,8 +130,8 @@ struct PrecisionTests {
     // MARK: - The default model on the Fashion-MNIST test split
 
     /// Top-1 of every test image in one precision, and the accuracy.
-    static func predictions(_ precision: Precision, split: DefaultModelTests.TestSplit) throws -> [Int] {
-        let classifier = try Classifier(modelPath: DefaultModelTests.modelPath, precision: precision)
+    static func predictions(_ precision: Precision, kernel: String? = nil, split: DefaultModelTests.TestSplit) throws -> [Int] {
+        let classifier = try Classifier(modelPath: DefaultModelTests.modelPath, precision: precision, kernel: kernel)
         var out: [Int] = []
         for first in stride(from: 0, to: split.labels.count, by: 500) {
             let batch = (first..<min(first + 500, split.labels.count)).map { classifier.preprocess(split.rgb($0)) }
@@ -148,6 +158,17 @@ struct PrecisionTests {
         #expect(agreement(bf16) >= 99.9)
         #expect(agreement(int8) >= 99.62)
         #expect(abs(accuracy(int8) - accuracy(fp32)) <= 0.2)
+        // The INT8 scheme of the other weight range too, where this CPU has a kernel for it (the 7-bit vpmaddubsw
+        // kernel on any AVX2 CPU): both schemes must meet the targets, whichever a CPU picks by default.
+        let defaultRange = vk_q8_kernel_weight_max(Precision.int8.gemmKernel)
+        if let other = QGemmFixture.q8Kernels.first(where: {
+            vk_q8_kernel_weight_max($0) != defaultRange && !$0.hasPrefix("portable")
+        }) {
+            let p = try Self.predictions(.int8, kernel: other, split: split)
+            print("default model on \(other): int8 \(accuracy(p))% (agreement \(agreement(p))%)")
+            #expect(agreement(p) >= 99.62, "\(other)")
+            #expect(abs(accuracy(p) - accuracy(fp32)) <= 0.2, "\(other)")
+        }
     }
 }
 

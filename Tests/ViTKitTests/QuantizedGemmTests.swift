@@ -35,6 +35,8 @@ enum QGemmFixture {
         return out
     }
     static let q8Kernels = names { vk_q8_kernel_available($0) }
+    /// The fixture key of an INT8 kernel's scheme: "q8" (8-bit weights) or "q8r" (reduced range, vit_qgemm.h).
+    static func q8Key(_ kernel: String) -> String { vk_q8_kernel_weight_max(kernel) == 63 ? "q8r" : "q8" }
     static let bf16Kernels = names { vk_bf16_kernel_available($0) }
 }
 
@@ -107,18 +109,20 @@ struct QuantizedGemmTests {
     // MARK: INT8
 
     /// INT8 is integer-exact and every kernel dequantises in the same order, so the expectation is the emulation's
-    /// bits exactly, on every kernel and thread count; with the GELU epilogue, vk_gelu of those bits.
+    /// bits exactly, on every kernel and thread count (the emulation of the kernel's weight range: 8-bit, or 7-bit
+    /// for the vpmaddubsw kernel); with the GELU epilogue, vk_gelu of those bits.
     @Test("INT8: every kernel gives the NumPy emulation's bits", arguments: QGemmFixture.cases)
     func int8MatchesEmulation(c: QGemmFixture.Case) throws {
-        let bt = QGemmFixture.floats(c, "bt"), expected = QGemmFixture.floats(c, "q8")
-        let scales = QGemmFixture.floats(c, "q8_scale")
-        var gelu = expected
-        vk_gelu(&gelu, c.m, c.n, c.n, 0)
+        let bt = QGemmFixture.floats(c, "bt")
         for kernel in [nil] + QGemmFixture.q8Kernels.map(Optional.some) {
             let packed = Packed(precision: "int8", kernel: kernel, bt: bt, k: c.k, n: c.n)
             defer { packed.free() }
             try #require(packed.valid, "\(kernel ?? "default") did not pack")
             let name = String(cString: vk_packed_q8_kernel(packed.q8))
+            let key = QGemmFixture.q8Key(name)
+            let expected = QGemmFixture.floats(c, key), scales = QGemmFixture.floats(c, "\(key)_scale")
+            var gelu = expected
+            vk_gelu(&gelu, c.m, c.n, c.n, 0)
             #expect(vk_packed_q8_rows(packed.q8) == c.k && vk_packed_q8_cols(packed.q8) == c.n)
             #expect(vk_packed_q8_bytes(packed.q8) >= c.k * c.n + 8 * c.n)
             #expect((0..<c.n).map { vk_packed_q8_scale(packed.q8, $0).bitPattern } == bits(scales), "\(name): scales")
@@ -268,8 +272,9 @@ struct QuantizedGemmTests {
         }
     }
 
-    /// INT8 kernels all give the same bits (integer sums, one dequantisation order), so they agree on any input.
-    @Test("INT8: all kernels agree bit for bit on ViT-like shapes")
+    /// INT8 kernels of the same weight range all give the same bits (integer sums, one dequantisation order), so
+    /// they agree on any input.
+    @Test("INT8: all kernels of a weight range agree bit for bit on ViT-like shapes")
     func int8KernelsAgree() throws {
         for (m, k, n) in [(197, 768, 96), (33, 3072, 64), (3, 64, 2304)] {
             var rng = SplitMix64(state: UInt64(m + k + n))
@@ -289,7 +294,58 @@ struct QuantizedGemmTests {
                 }
                 results.append((kernel, bits(out)))
             }
-            for r in results.dropFirst() { #expect(r.1 == results[0].1, "M\(m) K\(k) N\(n): \(r.0) vs \(results[0].0)") }
+            for range in [127, 63] {
+                let same = results.filter { vk_q8_kernel_weight_max($0.0) == range }
+                for r in same.dropFirst() { #expect(r.1 == same[0].1, "M\(m) K\(k) N\(n): \(r.0) vs \(same[0].0)") }
+            }
+        }
+    }
+
+    /// The largest pairwise sums vpmaddubsw can meet: rows quantised to 255 everywhere (all equal and positive) or
+    /// to 0 (all equal and negative, zero point 255), against weights all at ±amax. With 8-bit weights the pair
+    /// 255·127·2 would saturate int16; every kernel, the reduced-range one included, must give the scheme's exact
+    /// integer sum S = Σ q_a·q_w − zp·Σ q_w, dequantised as fp32(S)·(s_a·s_w).
+    @Test("INT8: extreme rows and weights give the exact integer sums on every kernel")
+    func int8Extremes() throws {
+        let m = 4, k = 256, n = 16
+        // Rows: +1, −1, then +1 and −1 alternating in pairs of k (both signs in one pair sum).
+        var a = [Float](repeating: 0, count: m * k)
+        for j in 0..<k {
+            a[j] = 1; a[k + j] = -1
+            a[2 * k + j] = j % 4 < 2 ? 1 : -1; a[3 * k + j] = j % 2 == 0 ? 0.5 : 1
+        }
+        // Columns: all +0.5, all −0.5, then alternating signs.
+        var bt = [Float](repeating: 0, count: n * k)
+        for c in 0..<n { for j in 0..<k { bt[c * k + j] = c % 3 == 0 ? 0.5 : c % 3 == 1 ? -0.5 : (j % 2 == 0 ? 0.5 : -0.5) } }
+        for kernel in QGemmFixture.q8Kernels {
+            let packed = Packed(precision: "int8", kernel: kernel, bt: bt, k: k, n: n)
+            defer { packed.free() }
+            let qmax = Int(vk_q8_kernel_weight_max(kernel))
+            try #require(qmax == 127 || qmax == 63)
+            var out = [Float](repeating: 0, count: m * n)
+            a.withUnsafeBufferPointer { a in
+                out.withUnsafeMutableBufferPointer { o in
+                    packed.run(m, a.baseAddress!, k, o.baseAddress!, n, bias: nil, accumulate: false, activation: 0, threads: 2)
+                }
+            }
+            for i in 0..<m {
+                let row = a[(i * k)..<((i + 1) * k)]
+                let lo = min(0, row.min()!), hi = max(0, row.max()!), range = hi - lo
+                let sa = range / 255, inv = 255 / range
+                let zp = Int(min(255, max(0, (-lo * inv).rounded(.toNearestOrEven))))
+                for c in 0..<n {
+                    let sw = Float(0.5) / Float(qmax)
+                    var sum = 0, colsum = 0
+                    for j in 0..<k {
+                        let qa = min(255, max(0, Int((row[row.startIndex + j] * inv).rounded(.toNearestOrEven)) + zp))
+                        let qw = bt[c * k + j] > 0 ? qmax : -qmax
+                        sum += qa * qw
+                        colsum += qw
+                    }
+                    let expected = Float(sum - zp * colsum) * (sa * sw)
+                    #expect(out[i * n + c].bitPattern == expected.bitPattern, "\(kernel) row \(i) column \(c): \(out[i * n + c]) vs \(expected)")
+                }
+            }
         }
     }
 
