@@ -30,7 +30,8 @@ worker reports what it actually uses (ATen's CPU capability, MKL's and oneDNN's 
 `--isa fallback` narrows vitclassify only. ONNX Runtime has no option to narrow it (MLAS picks its kernels from
 CPUID): with `--isa avx2` on an AVX-512 CPU its workers run under tools/cpuid_avx2only.c (built here into
 bench-out/, LD_PRELOAD), which makes CPUID fault and answers it without the AVX-512/AVX-VNNI/AMX bits, so MLAS runs
-its FMA3 (AVX2) kernels; each worker reports how many CPUID calls it masked. Where the CPU has no CPUID faulting
+its FMA3 (AVX2) kernels; each worker reports how many CPUID calls it masked. The vitclassify processes run under it
+too (VITCLASSIFY_ISA=avx2 alone would still let them use AVX-VNNI for INT8, which a Zen 3 does not have). Where the CPU has no CPUID faulting
 (/proc/cpuinfo flag cpuid_fault) or the shim cannot be built, ORT keeps its AVX-512 kernels and the report says so.
 
 Machine: `tools/gemm_bench/run.sh --peak` is run once (skipped if clang or pkg-config is missing, or the build
@@ -736,7 +737,8 @@ def isa_caveat(meta, args):
                 "workers ran under `tools/cpuid_avx2only.c` (LD_PRELOAD; CPUID faulting, the AVX-512, AVX-VNNI and AMX "
                 f"bits cleared; {mask['masked_calls']} CPUID calls answered in the first worker): MLAS saw a CPU without "
                 "AVX-512 and ran its FMA3 kernels. vitclassify ran its "
-                f"{path} path (`VITCLASSIFY_ISA=avx2`) and PyTorch was narrowed to AVX2 (it reported ATen capability "
+                f"{path} path (`VITCLASSIFY_ISA=avx2`, under the same mask, so its INT8 kernel is the plain-AVX2 one) "
+                "and PyTorch was narrowed to AVX2 (it reported ATen capability "
                 f"{ti.get('aten_capability', '?')}, MKL {ti.get('mkl', '?')}, oneDNN {ti.get('onednn', '?')}). All three "
                 "engines ran 256-bit kernels on this CPU; its caches, memory and 256-bit FMA rate are not a Zen 3's, "
                 "so these ratios stand in for, and do not replace, a run on an AVX2-only CPU.")
@@ -1205,7 +1207,10 @@ def main():
         meta["ort_cpuid_mask"] = {"library": lib and os.path.relpath(lib, REPO), "why": why}
         if lib:
             ort_env["LD_PRELOAD"] = ":".join(filter(None, [lib, os.environ.get("LD_PRELOAD")]))
-        log(f"ONNX Runtime under the CPUID mask: {lib or why}")
+            # vitclassify under the mask too: VITCLASSIFY_ISA=avx2 alone still lets it pick AVX-VNNI INT8 kernels
+            # (an AVX2-level instruction set, but not on a Zen 3), so every engine sees what an AVX2-only CPU shows.
+            os.environ["LD_PRELOAD"] = ort_env["LD_PRELOAD"]
+        log(f"ONNX Runtime and vitclassify under the CPUID mask: {lib or why}")
     workers = {"torch": {v: Worker(torch_worker, args.threads,
                                    env={**torch_env, **({"OMP_WAIT_POLICY": "PASSIVE"} if v == "nospin" else {})})
                          for v in variants},

@@ -57,6 +57,28 @@ struct BatchInvarianceTests {
         }
     }
 
+    /// The MLP runs in row chunks that fit a byte budget (4 MB by default, so small models never split): a budget of
+    /// a few rows, splitting images across chunks at odd places, must not change a bit, nor must the number of
+    /// per-thread attention score slots (one slot, on one thread, against the default on 3 threads).
+    @Test("MLP row chunks and attention score slots do not change a bit", arguments: cases.prefix(4) + cases.suffix(1))
+    func chunksAndSlots(c: Case) throws {
+        let classifier = try Classifier(modelPath: c.path, threads: 3)
+        let model = classifier.model, a = model.architecture
+        let images = Self.inputs(count: 3, size: a.channels * a.imageHeight * a.imageWidth, seed: 11)
+        var whole: Workspace? = Workspace(architecture: a, capacity: 3)
+        let reference = model.logits(preprocessed: images, workspace: &whole, recorder: nil, threads: 3)
+        #expect(whole!.mlpChunkRows == 3 * a.tokens)
+        for rows in [1, 7, a.tokens - 1] {
+            var chunked: Workspace? = Workspace(architecture: a, capacity: 3, mlpChunkBytes: rows * 4 * a.fc1Outputs)
+            #expect(chunked!.mlpChunkRows == rows)
+            for threads in [1, 3] {
+                let logits = model.logits(preprocessed: images, workspace: &chunked, recorder: nil, threads: threads)
+                let same = logits.map(Self.bits) == reference.map(Self.bits)
+                #expect(same, "chunks of \(rows) rows, \(threads) threads")
+            }
+        }
+    }
+
     @Test("two classifiers with different thread counts run at once and give the same bits")
     func concurrentClassifiers() throws {
         let path = DefaultModelTests.modelPath

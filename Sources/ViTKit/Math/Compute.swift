@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ViTKernels
 
 /// The one threading policy of the forward pass.
@@ -33,6 +34,21 @@ enum Compute {
                         context!.assumingMemoryBound(to: ((Int) -> Void).self).pointee(Int(i))
                     }, pointer)
             }
+        }
+    }
+
+    /// Calls `body(i, slot)` for every i in 0..<n, spread over up to `threads` threads of the pool, handed out one at
+    /// a time; `slot` (0..<threads) is the running thread's own, never shared by two calls at once (for per-thread
+    /// scratch). Returns when all are done.
+    static func parallelFor(_ n: Int, threads: Int, _ body: (_ item: Int, _ slot: Int) -> Void) {
+        let parts = min(n, threads)
+        guard parts > 1 else {
+            for i in 0..<n { body(i, 0) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        parallelFor(parts, threads: parts) { slot in
+            while case let item = next.wrappingAdd(1, ordering: .relaxed).oldValue, item < n { body(item, slot) }
         }
     }
 

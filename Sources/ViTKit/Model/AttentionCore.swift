@@ -22,29 +22,36 @@ struct AttentionCore {
     var queryBlocks: Int { (tokens + 63) / 64 }
     var blockRows: Int { (tokens + queryBlocks - 1) / queryBlocks }
 
-    /// Scratch floats the scores need for `images` images (one block of score rows per work item).
-    func scratchCount(images: Int) -> Int { images * heads * queryBlocks * blockRows * tokens }
+    /// Scratch floats for the scores of `images` images: one block of score rows per thread that runs at once (at
+    /// most `threads`, and never more than there are work items), and at least the attention-pool head's
+    /// `heads × tokens`. The scratch size changes where a block's scores are kept, never what they are.
+    func scratchCount(images: Int, threads: Int) -> Int {
+        max(min(images * heads * queryBlocks, max(1, threads)) * blockRows * tokens, heads * tokens)
+    }
 
     /// - Parameters:
     ///   - qkv: `[images · tokens][3 · D]`, the fused projection of the normalised tokens.
     ///   - output: `[images · tokens][D]`, receives the concatenated heads.
-    ///   - scores: scratch of ``scratchCount(images:)`` floats.
+    ///   - scores: scratch of `scoresCount` ≥ `blockRows × tokens` floats (``scratchCount(images:threads:)``): as
+    ///     many threads as it has room for blocks of work at once.
     ///   - bias: `[heads][tokens][tokens]` added to the scaled scores before the softmax (BEiT's relative position
     ///     bias), or nil.
     ///   - recorder: when non-nil, receives every head's attention probabilities (nothing is kept otherwise).
     func callAsFunction(
         qkv: UnsafePointer<Float>, images: Int, output: UnsafeMutablePointer<Float>,
-        scores: UnsafeMutablePointer<Float>, bias: UnsafePointer<Float>? = nil, layer: Int, recorder: AttentionRecorder?,
-        threads: Int
+        scores: UnsafeMutablePointer<Float>, scoresCount: Int, bias: UnsafePointer<Float>? = nil, layer: Int,
+        recorder: AttentionRecorder?, threads: Int
     ) {
         let n = tokens, d = embedDim, ld = 3 * d
         let blocks = queryBlocks, blockRows = blockRows
-        // Work items (image, head, block of query rows) are independent; the pool hands them out dynamically.
-        Compute.parallelFor(images * heads * blocks, threads: threads) { item in
+        // Work items (image, head, block of query rows) are independent; the pool hands them out dynamically, and
+        // each thread keeps its item's scores in its own slot of the scratch.
+        let slots = min(scoresCount / (blockRows * n), threads)
+        Compute.parallelFor(images * heads * blocks, threads: slots) { item, slot in
             let block = item % blocks, pair = item / blocks, image = pair / heads, h = pair % heads
             let first = block * blockRows, count = min(blockRows, n - first)
             guard count > 0 else { return }
-            let s = scores + item * blockRows * n
+            let s = scores + slot * blockRows * n
             let rows = qkv + image * n * ld
             let q = rows + first * ld + h * headDim, k = rows + d + h * headDim, v = rows + 2 * d + h * headDim
             BLAS.gemm(count, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)

@@ -88,7 +88,8 @@ package final class VisionTransformer: @unchecked Sendable {
         block.qkv(input, rows: rows, into: w.qkv.base, threads: t)
         rotary?.rotate(w.qkv.base, images: images, tokens: a.tokens, prefix: a.prefixTokens, embedDim: a.embedDim, layer: layer, threads: t)
         attention(
-            qkv: w.qkv.base, images: images, output: heads, scores: w.scores.base, bias: block.relativeBias?.base,
+            qkv: w.qkv.base, images: images, output: heads, scores: w.scores.base, scoresCount: w.scores.count,
+            bias: block.relativeBias?.base,
             layer: layer, recorder: recorder, threads: t)
         trace?.keep(w.qkv.base, in: trace?.qkv(layer))
         trace?.keep(heads, in: trace?.heads(layer))
@@ -97,33 +98,38 @@ package final class VisionTransformer: @unchecked Sendable {
     }
 
     /// `output (+)= fc2(act(fc1(input)))`, or `fc2(act(g)·v)` with `[g | v] = fc1(input)`, with an optional sub-LN
-    /// before `fc2`.
+    /// before `fc2`. Rows go through in chunks of ``Workspace/mlpChunkRows`` (every row is computed on its own, so
+    /// the chunks change the memory the hidden activations take, not one bit of the result).
     private func mlp(
         _ input: UnsafePointer<Float>, _ block: BlockWeights, rows: Int, into output: UnsafeMutablePointer<Float>,
         accumulate: Bool, _ w: Workspace, preActivation: UnsafeMutablePointer<Float>? = nil, threads t: Int
     ) {
-        let a = architecture, hidden = w.hidden.base
-        switch a.mlp {
-        case .standard:
-            if let preActivation {  // kept for the backward pass: the same bits as the fused activation
-                block.fc1(input, rows: rows, into: preActivation, threads: t)
-                hidden.update(from: preActivation, count: rows * a.mlpDim)
-                Compute.parallelRows(rows, threads: t) { range in
-                    Kernels.activate(hidden + range.lowerBound * a.mlpDim, rows: range.count, columns: a.mlpDim, a.activation)
+        let a = architecture, hidden = w.hidden.base, chunk = w.mlpChunkRows
+        for start in stride(from: 0, to: rows, by: chunk) {
+            let n = min(chunk, rows - start), x = input + start * a.embedDim
+            switch a.mlp {
+            case .standard:
+                if let preActivation {  // kept for the backward pass: the same bits as the fused activation
+                    let kept = preActivation + start * a.mlpDim
+                    block.fc1(x, rows: n, into: kept, threads: t)
+                    hidden.update(from: kept, count: n * a.mlpDim)
+                    Compute.parallelRows(n, threads: t) { range in
+                        Kernels.activate(hidden + range.lowerBound * a.mlpDim, rows: range.count, columns: a.mlpDim, a.activation)
+                    }
+                } else {
+                    block.fc1(x, rows: n, into: hidden, activation: a.activation, threads: t)
                 }
-            } else {
-                block.fc1(input, rows: rows, into: hidden, activation: a.activation, threads: t)
+            case .gated:
+                block.fc1(x, rows: n, into: w.gated.base, threads: t)
+                Compute.parallelRows(n, threads: t) { range in
+                    Kernels.glu(
+                        w.gated.base + range.lowerBound * 2 * a.mlpDim, into: hidden + range.lowerBound * a.mlpDim,
+                        rows: range.count, hidden: a.mlpDim, a.activation)
+                }
             }
-        case .gated:
-            block.fc1(input, rows: rows, into: w.gated.base, threads: t)
-            Compute.parallelRows(rows, threads: t) { range in
-                Kernels.glu(
-                    w.gated.base + range.lowerBound * 2 * a.mlpDim, into: hidden + range.lowerBound * a.mlpDim,
-                    rows: range.count, hidden: a.mlpDim, a.activation)
-            }
+            if let norm = block.mlpNorm { layerNorm(hidden, into: hidden, rows: n, norm, dim: a.mlpDim, threads: t) }
+            block.fc2(hidden, rows: n, into: output + start * a.embedDim, accumulate: accumulate, threads: t)
         }
-        if let norm = block.mlpNorm { layerNorm(hidden, into: hidden, rows: rows, norm, dim: a.mlpDim, threads: t) }
-        block.fc2(hidden, rows: rows, into: output, accumulate: accumulate, threads: t)
     }
 
     /// `x += LN(y)` row by row (`y` is overwritten).
@@ -144,7 +150,8 @@ package final class VisionTransformer: @unchecked Sendable {
         let a = architecture, d = a.embedDim, p = a.patchSize, n = a.tokens, prefix = a.prefixTokens
         let patchLength = a.channels * p * p, plane = a.imageHeight * a.imageWidth
         // Unfold patches: row (image, gy, gx), columns (channel, row in patch, column in patch), as the conv weight.
-        let patches = w.patches.base
+        // They go in the qkv buffer, free until the first block.
+        let patches = w.qkv.base
         for image in 0..<images {
             let source = pixels + image * a.channels * plane
             for gy in 0..<a.gridHeight {
@@ -265,20 +272,28 @@ package final class VisionTransformer: @unchecked Sendable {
 
 /// The activations of a forward pass for up to `capacity` images, allocated once and reused.
 final class Workspace: @unchecked Sendable {
-    let capacity: Int
-    let tokens, normed, qkv, hidden, gated, patches, scores, pooled, pooledDistillation, distillationLogits: FloatBuffer
+    /// Rows per chunk of the MLP, whose widest activations (fc1's output) take at most `mlpChunkBytes` (4 MB by
+    /// default: ViT-B/16 341 rows, so batch 8 keeps 4 MB of hidden activations instead of 19 MB; a small model's
+    /// whole batch is one chunk).
+    let mlpChunkRows: Int
 
-    init(architecture a: ViTArchitecture, capacity: Int) {
+    let capacity: Int
+    let tokens, normed, qkv, hidden, gated, scores, pooled, pooledDistillation, distillationLogits: FloatBuffer
+
+    init(architecture a: ViTArchitecture, capacity: Int, mlpChunkBytes: Int = 4 << 20) {
         self.capacity = capacity
         let rows = capacity * a.tokens
+        let chunk = max(1, min(rows, mlpChunkBytes / (MemoryLayout<Float>.size * max(1, a.fc1Outputs))))
+        mlpChunkRows = chunk
         tokens = FloatBuffer(count: rows * a.embedDim)
         normed = FloatBuffer(count: rows * a.embedDim)
-        qkv = FloatBuffer(count: rows * 3 * a.embedDim)
-        hidden = FloatBuffer(count: rows * max(a.mlpDim, a.embedDim))  // also the post-norm blocks' attention output
-        gated = FloatBuffer(count: a.mlp == .gated ? rows * a.fc1Outputs : 0)
-        patches = FloatBuffer(count: capacity * a.patchCount * a.channels * a.patchSize * a.patchSize)
+        // qkv also holds the unfolded patches of the embedding.
+        qkv = FloatBuffer(count: max(rows * 3 * a.embedDim, capacity * a.patchCount * a.channels * a.patchSize * a.patchSize))
+        hidden = FloatBuffer(count: max(chunk * a.mlpDim, rows * a.embedDim))  // also the post-norm blocks' attention output
+        gated = FloatBuffer(count: a.mlp == .gated ? chunk * a.fc1Outputs : 0)
         scores = FloatBuffer(
-            count: AttentionCore(heads: a.heads, headDim: a.headDim, tokens: a.tokens).scratchCount(images: capacity))
+            count: AttentionCore(heads: a.heads, headDim: a.headDim, tokens: a.tokens)
+                .scratchCount(images: capacity, threads: Compute.defaultThreads))
         pooled = FloatBuffer(count: capacity * a.headInputs)
         pooledDistillation = FloatBuffer(count: capacity * a.embedDim)
         distillationLogits = FloatBuffer(count: capacity * a.numClasses)
