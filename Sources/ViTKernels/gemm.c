@@ -201,10 +201,21 @@ static void pack_a_task(void *context, size_t t) {
     for (size_t tile = t * job->pack_tiles; tile < t1; tile++) {
         size_t i0 = tile * mr, rows = job->M - i0 < mr ? job->M - i0 : mr;
         float *dst = job->a_packed + i0 * K;
-        for (size_t r = 0; r < rows; r++) {
-            const float *src = job->A + (i0 + r) * job->lda;
-            for (size_t k = 0; k < K; k++) dst[k * mr + r] = src[k];
+        const float *src = job->A + i0 * job->lda;
+        size_t lda = job->lda;
+        if (rows == 6 && mr == 6) { // the AVX2 kernel's whole tiles: sequential stores, six read streams
+            for (size_t k = 0; k < K; k++, dst += 6) {
+                dst[0] = src[k];
+                dst[1] = src[lda + k];
+                dst[2] = src[2 * lda + k];
+                dst[3] = src[3 * lda + k];
+                dst[4] = src[4 * lda + k];
+                dst[5] = src[5 * lda + k];
+            }
+            continue;
         }
+        for (size_t r = 0; r < rows; r++)
+            for (size_t k = 0; k < K; k++) dst[k * mr + r] = src[r * lda + k];
     }
 }
 
@@ -311,7 +322,10 @@ static void gemm_rows(size_t M, const float *A, size_t lda, const vk_packed *B, 
     // A packed-A kernel: all of A is packed once here, shared by every task (packed per task, each row block would
     // be packed again for every panel chunk: 11% of ViT-B/16's time on the AVX2 path). Without the memory, the
     // kernel reads A in place (same sums, same bits).
-    if (kernel->packed_a && K > 0 && (job.a_packed = scratch_get_for(SCRATCH_CALL, tiles * mr * K)) != NULL) {
+    // Narrow B (fewer than 8 panels, e.g. N = 64) reuses each packed tile too few times to repay the copy (a quarter
+    // of the kernel's time at N = 64): the kernel then reads A in place unless its rows alias in L1.
+    int pack = kernel->packed_a && K > 0 && (P >= 8 || lda_aliases(lda, mr));
+    if (pack && (job.a_packed = scratch_get_for(SCRATCH_CALL, tiles * mr * K)) != NULL) {
         size_t groups = threads > 1 ? (size_t)threads * 4 : 1;
         if (groups > tiles) groups = tiles;
         job.pack_tiles = (tiles + groups - 1) / groups;
