@@ -39,27 +39,12 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
             acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(av, b1));
         }
     }
-    for (int r = 0; r < R; r++) {
-        vk_q8_store8(acc0[r], e->zp[r], e->sa[r], e->colsum, e->sw, c + r * ldc, e->bias, e->load_c, full, m0);
-        if (two)
-            vk_q8_store8(acc1[r], e->zp[r], e->sa[r], e->colsum + 8, e->sw + 8, c + r * ldc + 8,
-                         e->bias ? e->bias + 8 : NULL, e->load_c, full, m1);
-    }
+    vk_q8_store_tile16(R, acc0, acc1, c, ldc, full, m0, m1, two, e);
 }
 
 static void kernel(size_t rows, size_t kp, const void *a, size_t a_stride, const void *b, float *c, size_t ldc,
                    size_t w, const vk_lp_epilogue *e) {
-    int full = w >= NR, two = w > 8;
-    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), lanes);
-    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w - 8), lanes);
-#define CASE(R)                                                                                                       \
-    case R: tile(R, kp / 2, a, a_stride, b, c, ldc, full, m0, m1, two, e); break;
-    switch (rows) {
-        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
-    default: __builtin_trap();
-    }
-#undef CASE
+    VK_Q8_MICRO_6X16(tile, 2)
 }
 
 // ---- vpmaddubsw 6 × 16, reduced-range weights ----------------------------------------------------------------------
@@ -90,27 +75,12 @@ static inline __attribute__((always_inline)) void tile_ubs(const int R, size_t k
             acc1[r] = _mm256_add_epi32(acc1[r], _mm256_madd_epi16(_mm256_maddubs_epi16(av, _mm256_load_si256(bp + 1)), ones));
         }
     }
-    for (int r = 0; r < R; r++) {
-        vk_q8_store8(acc0[r], e->zp[r], e->sa[r], e->colsum, e->sw, c + r * ldc, e->bias, e->load_c, full, m0);
-        if (two)
-            vk_q8_store8(acc1[r], e->zp[r], e->sa[r], e->colsum + 8, e->sw + 8, c + r * ldc + 8,
-                         e->bias ? e->bias + 8 : NULL, e->load_c, full, m1);
-    }
+    vk_q8_store_tile16(R, acc0, acc1, c, ldc, full, m0, m1, two, e);
 }
 
 static void kernel_ubs(size_t rows, size_t kp, const void *a, size_t a_stride, const void *b, float *c, size_t ldc,
                        size_t w, const vk_lp_epilogue *e) {
-    int full = w >= NR, two = w > 8;
-    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), lanes);
-    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w - 8), lanes);
-#define CASE(R)                                                                                                       \
-    case R: tile_ubs(R, kp / 4, a, a_stride, b, c, ldc, full, m0, m1, two, e); break;
-    switch (rows) {
-        CASE(1) CASE(2) CASE(3) CASE(4) CASE(5) CASE(6)
-    default: __builtin_trap();
-    }
-#undef CASE
+    VK_Q8_MICRO_6X16(tile_ubs, 4)
 }
 
 #pragma clang attribute pop

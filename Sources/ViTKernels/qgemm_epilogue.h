@@ -32,6 +32,37 @@ static inline __attribute__((always_inline)) void vk_q8_store8(__m256i acc, int3
         _mm256_maskstore_ps(c, mask, v);
     }
 }
+
+/// Finishes rows [0, R) of a 6 × 16 tile: acc0[r] holds columns 0–7, acc1[r] columns 8–15 (stored when `two`).
+static inline __attribute__((always_inline)) void vk_q8_store_tile16(const int R, const __m256i *acc0,
+                                                                      const __m256i *acc1, float *c, size_t ldc,
+                                                                      int full, __m256i m0, __m256i m1, int two,
+                                                                      const vk_lp_epilogue *e) {
+    for (int r = 0; r < R; r++) {
+        vk_q8_store8(acc0[r], e->zp[r], e->sa[r], e->colsum, e->sw, c + r * ldc, e->bias, e->load_c, full, m0);
+        if (two)
+            vk_q8_store8(acc1[r], e->zp[r], e->sa[r], e->colsum + 8, e->sw + 8, c + r * ldc + 8,
+                         e->bias ? e->bias + 8 : NULL, e->load_c, full, m1);
+    }
+}
+
+/// The body of a 6 × 16 INT8 micro-kernel (vk_lp_micro's parameters in scope): the lane masks of the w valid
+/// columns, then TILE(R, k_steps, a, a_stride, b, c, ldc, full, m0, m1, two, e) with R a constant 1–6 and
+/// k_steps = kp / KG.
+#define VK_Q8_MICRO_6X16(TILE, KG)                                                                                    \
+    int full = w >= 16, two = w > 8;                                                                                  \
+    __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                                                        \
+    __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w), lanes);                                                \
+    __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32((int)w - 8), lanes);                                            \
+    switch (rows) {                                                                                                   \
+    case 1: TILE(1, kp / (KG), a, a_stride, b, c, ldc, full, m0, m1, two, e); break;                                  \
+    case 2: TILE(2, kp / (KG), a, a_stride, b, c, ldc, full, m0, m1, two, e); break;                                  \
+    case 3: TILE(3, kp / (KG), a, a_stride, b, c, ldc, full, m0, m1, two, e); break;                                  \
+    case 4: TILE(4, kp / (KG), a, a_stride, b, c, ldc, full, m0, m1, two, e); break;                                  \
+    case 5: TILE(5, kp / (KG), a, a_stride, b, c, ldc, full, m0, m1, two, e); break;                                  \
+    case 6: TILE(6, kp / (KG), a, a_stride, b, c, ldc, full, m0, m1, two, e); break;                                  \
+    default: __builtin_trap();                                                                                        \
+    }
 #endif
 
 #if defined(VK_Q8_EPILOGUE_512) && !defined(VK_Q8_EPILOGUE_512_DONE)
