@@ -151,10 +151,12 @@ struct PrecisionTests {
         let fp32 = try Self.predictions(.fp32, split: split)
         func accuracy(_ p: [Int]) -> Double { Double(zip(p, split.labels).filter { $0 == $1 }.count) / Double(p.count) * 100 }
         func agreement(_ p: [Int]) -> Double { Double(zip(p, fp32).filter { $0 == $1 }.count) / Double(p.count) * 100 }
+        func percent(_ x: Double) -> String { String(format: "%.2f%%", x) }
         let bf16 = try Self.predictions(.bf16, split: split), int8 = try Self.predictions(.int8, split: split)
         print(
-            "default model on \(Precision.int8.gemmKernel) / \(Precision.bf16.gemmKernel): accuracy fp32 \(accuracy(fp32))%, "
-                + "bf16 \(accuracy(bf16))% (agreement \(agreement(bf16))%), int8 \(accuracy(int8))% (agreement \(agreement(int8))%)")
+            "default model on \(Precision.int8.gemmKernel) / \(Precision.bf16.gemmKernel): accuracy fp32 \(percent(accuracy(fp32))), "
+                + "bf16 \(percent(accuracy(bf16))) (agreement \(percent(agreement(bf16)))), "
+                + "int8 \(percent(accuracy(int8))) (agreement \(percent(agreement(int8))))")
         #expect(agreement(bf16) >= 99.9)
         #expect(agreement(int8) >= 99.62)
         #expect(abs(accuracy(int8) - accuracy(fp32)) <= 0.2)
@@ -165,7 +167,7 @@ struct PrecisionTests {
             vk_q8_kernel_weight_max($0) != defaultRange && !$0.hasPrefix("portable")
         }) {
             let p = try Self.predictions(.int8, kernel: other, split: split)
-            print("default model on \(other): int8 \(accuracy(p))% (agreement \(agreement(p))%)")
+            print("default model on \(other): int8 \(percent(accuracy(p))) (agreement \(percent(agreement(p))))")
             #expect(agreement(p) >= 99.62, "\(other)")
             #expect(abs(accuracy(p) - accuracy(fp32)) <= 0.2, "\(other)")
         }
