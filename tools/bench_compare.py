@@ -31,8 +31,9 @@ worker reports what it actually uses (ATen's CPU capability, MKL's and oneDNN's 
 CPUID): with `--isa avx2` on an AVX-512 CPU its workers run under tools/cpuid_avx2only.c (built here into
 bench-out/, LD_PRELOAD), which makes CPUID fault and answers it without the AVX-512/AVX-VNNI/AMX bits, so MLAS runs
 its FMA3 (AVX2) kernels; each worker reports how many CPUID calls it masked. The vitclassify processes run under it
-too (VITCLASSIFY_ISA=avx2 alone would still let them use AVX-VNNI for INT8, which a Zen 3 does not have). Where the CPU has no CPUID faulting
-(/proc/cpuinfo flag cpuid_fault) or the shim cannot be built, ORT keeps its AVX-512 kernels and the report says so.
+too (VITCLASSIFY_ISA=avx2 alone would still let them use AVX-VNNI for INT8, which a Zen 3 does not have). Where the
+CPU has no CPUID faulting (/proc/cpuinfo flag cpuid_fault) or the shim cannot be built, ORT keeps its AVX-512 kernels
+and the report says so.
 
 Machine: `tools/gemm_bench/run.sh --peak` is run once (skipped if clang or pkg-config is missing, or the build
 fails) and its measured FMA peak is shown beside vitclassify's GFLOP/s.

@@ -71,10 +71,9 @@ class Driver:
         # runs under it): Chromium's sandbox does not survive CPUID faulting, and the browser's own code path is
         # not what the mask is about.
         env = dict(os.environ)
-        preload = [p for p in env.get("LD_PRELOAD", "").split(":") if p and "cpuid_avx2only" not in p]
-        env["LD_PRELOAD"] = ":".join(preload)
-        if not preload:
-            del env["LD_PRELOAD"]
+        preload = [p for p in env.pop("LD_PRELOAD", "").split(":") if p and "cpuid_avx2only" not in p]
+        if preload:
+            env["LD_PRELOAD"] = ":".join(preload)
         self.process = subprocess.Popen(
             [path, "--port=%d" % self.port], stdout=self.log, stderr=subprocess.STDOUT, env=env
         )

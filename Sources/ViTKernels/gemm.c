@@ -203,19 +203,9 @@ static void pack_a_task(void *context, size_t t) {
         float *dst = job->a_packed + i0 * K;
         const float *src = job->A + i0 * job->lda;
         size_t lda = job->lda;
-        if (rows == 6 && mr == 6) { // the AVX2 kernel's whole tiles: sequential stores, six read streams
-            for (size_t k = 0; k < K; k++, dst += 6) {
-                dst[0] = src[k];
-                dst[1] = src[lda + k];
-                dst[2] = src[2 * lda + k];
-                dst[3] = src[3 * lda + k];
-                dst[4] = src[4 * lda + k];
-                dst[5] = src[5 * lda + k];
-            }
-            continue;
-        }
-        for (size_t r = 0; r < rows; r++)
-            for (size_t k = 0; k < K; k++) dst[k * mr + r] = src[r * lda + k];
+        // k outer: sequential stores, one read stream per row of the tile.
+        for (size_t k = 0; k < K; k++)
+            for (size_t r = 0; r < rows; r++) dst[k * mr + r] = src[r * lda + k];
     }
 }
 

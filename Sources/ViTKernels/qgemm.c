@@ -123,10 +123,12 @@ static const vk_lp_kernel *bf16_current(void) { return choose(bf16_kernels, COUN
 
 const char *vk_gemm_q8_kernel_name(void) { return q8_current()->name; }
 const char *vk_gemm_bf16_kernel_name(void) { return bf16_current()->name; }
+/// The weight range of an INT8 kernel (q8_max; 0 there means the full 127).
+static int weight_max(const vk_lp_kernel *kernel) { return kernel->q8_max ? kernel->q8_max : 127; }
+
 int vk_q8_kernel_weight_max(const char *name) {
     for (size_t i = 0; i < COUNT(q8_kernels); i++)
-        if (name && strcmp(q8_kernels[i].kernel->name, name) == 0)
-            return q8_kernels[i].kernel->q8_max ? q8_kernels[i].kernel->q8_max : 127;
+        if (name && strcmp(q8_kernels[i].kernel->name, name) == 0) return weight_max(q8_kernels[i].kernel);
     return 0;
 }
 const char *vk_q8_kernel_available(size_t i) { return available(q8_kernels, COUNT(q8_kernels), i); }
@@ -200,7 +202,7 @@ static vk_packed_q8 *pack_q8(const vk_lp_kernel *kernel, const float *Bt, size_t
             float a = __builtin_fabsf(row[k]);
             if (a > amax) amax = a;
         }
-        const int qmax = p->kernel->q8_max ? p->kernel->q8_max : 127;
+        const int qmax = weight_max(p->kernel);
         float inv = 0, scale = 0;
         if (amax >= VK_Q8_TINY) { // also excludes NaN
             scale = amax / (float)qmax;

@@ -89,8 +89,7 @@ package final class VisionTransformer: @unchecked Sendable {
         rotary?.rotate(w.qkv.base, images: images, tokens: a.tokens, prefix: a.prefixTokens, embedDim: a.embedDim, layer: layer, threads: t)
         attention(
             qkv: w.qkv.base, images: images, output: heads, scores: w.scores.base, scoresCount: w.scores.count,
-            bias: block.relativeBias?.base,
-            layer: layer, recorder: recorder, threads: t)
+            bias: block.relativeBias?.base, layer: layer, recorder: recorder, threads: t)
         trace?.keep(w.qkv.base, in: trace?.qkv(layer))
         trace?.keep(heads, in: trace?.heads(layer))
         if let norm = block.attentionNorm { layerNorm(heads, into: heads, rows: rows, norm, threads: t) }
@@ -283,14 +282,13 @@ final class Workspace: @unchecked Sendable {
     init(architecture a: ViTArchitecture, capacity: Int, mlpChunkBytes: Int = 4 << 20) {
         self.capacity = capacity
         let rows = capacity * a.tokens
-        let chunk = max(1, min(rows, mlpChunkBytes / (MemoryLayout<Float>.size * max(1, a.fc1Outputs))))
-        mlpChunkRows = chunk
+        mlpChunkRows = max(1, min(rows, mlpChunkBytes / (MemoryLayout<Float>.size * max(1, a.fc1Outputs))))
         tokens = FloatBuffer(count: rows * a.embedDim)
         normed = FloatBuffer(count: rows * a.embedDim)
         // qkv also holds the unfolded patches of the embedding.
         qkv = FloatBuffer(count: max(rows * 3 * a.embedDim, capacity * a.patchCount * a.channels * a.patchSize * a.patchSize))
-        hidden = FloatBuffer(count: max(chunk * a.mlpDim, rows * a.embedDim))  // also the post-norm blocks' attention output
-        gated = FloatBuffer(count: a.mlp == .gated ? chunk * a.fc1Outputs : 0)
+        hidden = FloatBuffer(count: max(mlpChunkRows * a.mlpDim, rows * a.embedDim))  // also the post-norm blocks' attention output
+        gated = FloatBuffer(count: a.mlp == .gated ? mlpChunkRows * a.fc1Outputs : 0)
         scores = FloatBuffer(
             count: AttentionCore(heads: a.heads, headDim: a.headDim, tokens: a.tokens)
                 .scratchCount(images: capacity, threads: Compute.defaultThreads))
