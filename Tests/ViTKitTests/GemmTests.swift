@@ -29,10 +29,12 @@ struct GemmCase: CustomTestStringConvertible, Sendable {
 /// (`VITCLASSIFY_ISA` narrows it; CI runs the suite on every path).
 @Suite("Packed GEMM and thread pool")
 struct GemmTests {
-    // Odd sizes around every path's micro-tile (14×32, 6×16, 4×8), vector widths and K blocks (768, 384, 512).
+    // Odd sizes around every path's micro-tile (14×32, 6×16, 4×8), vector widths and K blocks (768, 384, 512); the
+    // AVX2 path packs A (four columns at a time, then the rest) when B has ≥ 8 panels: (7, 130) and (129, 130).
     static let sweep: [GemmCase] = {
         let ms = [1, 3, 4, 5, 6, 7, 13, 14, 15, 31, 33, 50, 197, 1000]
-        let kns = [(1, 1), (7, 33), (13, 64), (129, 7), (64, 200), (385, 50), (800, 31), (33, 100), (31, 15), (14, 16)]
+        let kns = [(1, 1), (7, 33), (13, 64), (129, 7), (64, 200), (385, 50), (800, 31), (33, 100), (31, 15), (14, 16),
+                   (7, 130), (129, 130)]
         return ms.flatMap { m in kns.map { GemmCase(m: m, k: $0.0, n: $0.1) } }
     }()
 
