@@ -94,8 +94,9 @@ const vk_lp_kernel vk_q8_kernel_avx2 = {.name = "avx2-madd16 6x16", .precision =
                                         .kg = 2, .kpad = 2, .a_format = VK_A_S16, .mc_tiles = 32, .usable = usable,
                                         .kernel = kernel};
 
+// 34 row tiles: one 197-token image is one row block, so the weights stream once per GEMM (see gemm_avx2.c).
 const vk_lp_kernel vk_q8_kernel_avx2_maddubs = {.name = "avx2-maddubs 6x16", .precision = VK_LP_Q8, .mr = MR, .nr = NR,
-                                                .kg = 4, .kpad = 4, .a_format = VK_A_U8, .mc_tiles = 32, .q8_max = 63,
+                                                .kg = 4, .kpad = 4, .a_format = VK_A_U8, .mc_tiles = 34, .q8_max = 63,
                                                 .usable = usable, .kernel = kernel_ubs};
 
 #endif
