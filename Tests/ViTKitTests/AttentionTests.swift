@@ -152,6 +152,39 @@ struct AttentionTests {
         #expect(stat("/dev/null", &status) == 0 && (status.st_mode & S_IFMT) == S_IFCHR)
     }
 
+    /// The softmax kernel interleaves rows four at a time; each row must get exactly the operations it gets alone
+    /// (the attention core's bits may not depend on how many rows share a call), and equal a double-precision softmax.
+    @Test("softmax rows: the same bits alone or among others, and a float64 softmax within the float roundings",
+          arguments: [1, 3, 7, 8, 9, 16, 17, 50, 197])
+    func softmaxRows(columns: Int) {
+        var generator = SplitMix64(state: UInt64(columns))
+        let rows = 9, ld = columns + 5
+        let input = generator.floats(rows * ld, scale: 10)
+        var together = input
+        together.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: rows, columns: columns, ld: ld) }
+        for r in 0..<rows {
+            var alone = Array(input[(r * ld)..<(r * ld + columns)])
+            alone.withUnsafeMutableBufferPointer { Kernels.softmaxRows($0.baseAddress!, rows: 1, columns: columns, ld: columns) }
+            let row = Array(together[(r * ld)..<(r * ld + columns)])
+            let differing = zip(row, alone).filter { $0.bitPattern != $1.bitPattern }.count
+            #expect(differing == 0, "row \(r) of \(columns) columns: \(differing) values differ from the row alone")
+            let x = input[(r * ld)..<(r * ld + columns)].map(Double.init)
+            let m: Double = x.max()!
+            let e: [Double] = x.map { Foundation.exp($0 - m) }
+            let sum: Double = e.reduce(0, +)
+            let errors: [Double] = zip(row, e).map { got, ei in abs(Double(got) - ei / sum) / (ei / sum) }
+            let worst: Double = errors.max()!
+            // Float roundings, in units of ε: x − max (|x − max| ≤ 20, so ≤ 2⁻²⁰ absolute, ≈ 8ε relative in exp), exp
+            // (~2), the row sum (lanes of ≥ 4 floats: columns / 4 additions, then ≤ 4 halving steps), 1/sum and the
+            // product (2).
+            let roundings: Int = 8 + 2 + (columns + 3) / 4 + 4 + 2
+            let bound = Double(roundings) * Double(Float.ulpOfOne)
+            #expect(worst <= bound, "row \(r) of \(columns) columns: relative error \(worst)")
+        }
+        // The padding between rows is never written.
+        for r in 0..<rows { #expect(together[(r * ld + columns)..<((r + 1) * ld)] == input[(r * ld + columns)..<((r + 1) * ld)]) }
+    }
+
     @Test(
         "Pillow reads the overlays the CLI writes",
         .enabled(
