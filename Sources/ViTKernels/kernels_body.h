@@ -161,9 +161,11 @@ static void VK_NAME(layer_norm)(const float *x, float *y, size_t rows, size_t di
 /// Softmax of R rows (a constant: 1 or 4) of ≥ W columns, ld apart, interleaved: one row alone is a chain of
 /// dependent reductions and exp polynomials (latency-bound, ~5 cycles per element on 50-column rows); R independent
 /// rows fill the pipes. Each row gets exactly the operations it would get alone, so the bits do not depend on R.
-static inline __attribute__((always_inline)) void VK_NAME(softmax_block)(float *x, const int R, size_t cols, size_t ld,
-                                                                        vi fresh) {
+/// The last W columns are handled as one vector that overlaps the full vectors before it; only its lanes past the
+/// full vectors (`fresh`) count in the sum. It is computed from the inputs first and stored last.
+static inline __attribute__((always_inline)) void VK_NAME(softmax_block)(float *x, const int R, size_t cols, size_t ld) {
     size_t vec = cols / W * W, tail = cols - vec;
+    vi fresh = VK_LANES >= splat((float)(W - tail));
     vf last[4], vm[4], acc[4];
     for (int r = 0; r < R; r++) vm[r] = last[r] = load(x + r * ld + cols - W);
     for (size_t i = 0; i < vec; i += W)
@@ -198,12 +200,9 @@ static void VK_NAME(softmax_rows)(float *x, size_t rows, size_t cols, size_t ld)
         }
         return;
     }
-    // The last W columns are handled as one vector that overlaps the full vectors before it; only its lanes past
-    // the full vectors count in the sum. It is computed from the inputs first and stored last.
-    vi fresh = VK_LANES >= splat((float)(W - (cols - cols / W * W)));
     size_t r = 0;
-    for (; r + 4 <= rows; r += 4) VK_NAME(softmax_block)(x + r * ld, 4, cols, ld, fresh);
-    for (; r < rows; r++) VK_NAME(softmax_block)(x + r * ld, 1, cols, ld, fresh);
+    for (; r + 4 <= rows; r += 4) VK_NAME(softmax_block)(x + r * ld, 4, cols, ld);
+    for (; r < rows; r++) VK_NAME(softmax_block)(x + r * ld, 1, cols, ld);
 }
 
 /// One activation (VK_ACT_*) on a vector: GELU (erf or tanh form), QuickGELU x·σ(1.702x), SiLU x·σ(x).
