@@ -18,7 +18,8 @@ Sources/ViTKernels/include/vit_qgemm.h, not from the Swift or C code:
         zp = clamp(rint(−lo·inv), 0, 255), q_a = clamp(rint(a·inv) + zp, 0, 255);
         S = Σ q_a·q_w − zp·Σ q_w in int64, out = fp32(S)·fp32(s_a·s_w), + bias (fp32).
         Layers: qkv, proj, fc1, fc2 of every block. Patch embedding and head fp32.
-  INT8R INT8 with reduced-range weights (the avx2-maddubs kernel): 63 in place of 127 in the weight quantiser.
+  INT8R INT8 in the reduced range (the avx2-maddubs7 kernel): 63 in place of 127 in the weight quantiser and 127 in
+        place of 255 in the input quantiser (7-bit weights and inputs).
   LayerScale (timm ls1/ls2) is folded into proj/fc2 before rounding, as vitclassify does at load.
 
 Tolerance, derived from the scheme rather than from vitclassify's output: vitclassify's non-GEMM operations
@@ -84,18 +85,18 @@ def q8_weights(w: np.ndarray, qmax: int = 127):
     return q.astype(np.int64), s
 
 
-def q8_rows(a: np.ndarray):
-    """[M, K] fp32 → uint8 values (as int64), zero points, scales."""
+def q8_rows(a: np.ndarray, levels: int = 255):
+    """[M, K] fp32 → uint8 values in [0, levels] (as int64), zero points, scales."""
     a = a.astype(np.float32)
     lo = np.minimum(np.float32(0), a.min(axis=1)).astype(np.float32)
     hi = np.maximum(np.float32(0), a.max(axis=1)).astype(np.float32)
     rng = (hi - lo).astype(np.float32)
     tiny = ~(rng >= np.float32(1e-30))
     safe = np.where(tiny, np.float32(1), rng).astype(np.float32)
-    scale = np.where(tiny, np.float32(0), (safe / np.float32(255)).astype(np.float32)).astype(np.float32)
-    inv = np.where(tiny, np.float32(0), (np.float32(255) / safe).astype(np.float32)).astype(np.float32)
-    zp = np.clip(np.rint((-lo * inv).astype(np.float32)), 0, 255).astype(np.int64)
-    q = np.clip(np.rint((a * inv[:, None]).astype(np.float32)).astype(np.int64) + zp[:, None], 0, 255)
+    scale = np.where(tiny, np.float32(0), (safe / np.float32(levels)).astype(np.float32)).astype(np.float32)
+    inv = np.where(tiny, np.float32(0), (np.float32(levels) / safe).astype(np.float32)).astype(np.float32)
+    zp = np.clip(np.rint((-lo * inv).astype(np.float32)), 0, levels).astype(np.int64)
+    q = np.clip(np.rint((a * inv[:, None]).astype(np.float32)).astype(np.int64) + zp[:, None], 0, levels)
     zp = np.where(tiny, 0, zp)
     q = np.where(tiny[:, None], 0, q)
     return q, zp, scale
@@ -120,7 +121,7 @@ class Emulated(torch.nn.Module):
         if rng is not None:
             a = (a * (1 + rng.uniform(-1, 1, a.shape) * PERTURB)).astype(np.float32)
         if self.scheme in ("int8", "int8r"):
-            q, zp, sa = q8_rows(a)
+            q, zp, sa = q8_rows(a, 255 if self.scheme == "int8" else 127)
             s = q @ self.qw.T - zp[:, None] * self.colsum[None, :]
             out = s.astype(np.float32) * (sa[:, None] * self.sw[None, :]).astype(np.float32)
         else:

@@ -96,6 +96,8 @@ def main():
         ("int8: qkv, fc1 (proj, fc2 fp32)", ("qkv", "fc1"), False),
     ]:
         report(name, predict(emulate(build()[0], "int8", layers, patch), x))
+    report("int8r (AVX2 without VNNI: 7-bit weights and activations): qkv, proj, fc1, fc2",
+           predict(emulate(build()[0], "int8r", all4, False), x))
     report("bf16: patch embedding, qkv, proj, fc1, fc2", predict(emulate(build()[0], "bf16", all4, True), x))
 
     import onnxruntime as ort

@@ -5,10 +5,11 @@ kernels against.
 
 INT8 (exact integer arithmetic, fp32 steps emulated with float32 arrays, each operation rounded once):
   weights   per output channel n: amax = max_k |Bt[n,k]|; s_w = amax/127, q = clip(rint(Bt·(127/amax)), -127, 127);
-            reduced range (the avx2-maddubs kernel): 63 in place of 127 throughout;
+            reduced range (the avx2-maddubs7 kernel): 63 in place of 127 throughout;
             amax < 1e-30: q = 0, s_w = 0
   A rows    lo = min(0, min a), hi = max(0, max a), r = hi - lo; s_a = r/255, inv = 255/r,
-            zp = clip(rint(-lo·inv), 0, 255), q = clip(rint(a·inv) + zp, 0, 255); r < 1e-30: q = zp = 0, s_a = 0
+            zp = clip(rint(-lo·inv), 0, 255), q = clip(rint(a·inv) + zp, 0, 255); r < 1e-30: q = zp = 0, s_a = 0;
+            reduced range: 127 in place of 255 throughout
   output    S = Σ q_a·q_w − zp·Σ q_w (int64, exact); out = f32(S) · (s_a·s_w); then + C (accumulate); then + bias
 BF16:
   round     fp32 → bf16 nearest even, subnormal → signed zero, NaN → quiet NaN (bit operations on uint32)
@@ -17,7 +18,7 @@ BF16:
 
 The fixture (safetensors, F32/F64/I64 tensors; the case list in the metadata) holds per case: the inputs a [M,K],
 bt [N,K], c0 [M,N], bias [N]; the INT8 output q8 [M,N] and weight scales q8_scale [N] (q8r, q8r_scale: the same
-with reduced-range weights); the BF16 canonical output
+in the reduced range); the BF16 canonical output
 bf16 [M,N]; exact [M,N] (float64 product of the BF16-rounded inputs) and abs [M,N] (Σ|a_k·b_k| of the rounded
 inputs) for the accumulation-error bound; and a table of fp32 → bf16 roundings (round_in F32, round_out I64).
 
@@ -89,7 +90,7 @@ def q8_weights(bt, qmax=127):
     return q, scale
 
 
-def q8_rows(a):
+def q8_rows(a, levels=255):
     a = a.astype(F32)
     if a.shape[1]:
         lo = np.minimum(F32(0), a.min(axis=1))
@@ -99,16 +100,17 @@ def q8_rows(a):
     r = (hi - lo).astype(F32)
     ok = r >= TINY
     safe = np.where(ok, r, F32(1))
-    scale = np.where(ok, safe / F32(255), F32(0)).astype(F32)
-    inv = np.where(ok, F32(255) / safe, F32(0)).astype(F32)
-    zp = np.clip(np.rint((-lo) * inv), 0, 255).astype(np.int64)
-    q = np.clip(np.rint(a * inv[:, None]).astype(np.int64) + zp[:, None], 0, 255)
+    scale = np.where(ok, safe / F32(levels), F32(0)).astype(F32)
+    inv = np.where(ok, F32(levels) / safe, F32(0)).astype(F32)
+    zp = np.clip(np.rint((-lo) * inv), 0, levels).astype(np.int64)
+    q = np.clip(np.rint(a * inv[:, None]).astype(np.int64) + zp[:, None], 0, levels)
     return q, zp, scale
 
 
 def q8_gemm(a, bt, c0, bias, accumulate, qmax=127):
+    """qmax 127: the 8-bit scheme; 63: the reduced range (7-bit weights and 7-bit rows)."""
     qw, sw = q8_weights(bt, qmax)
-    qa, zp, sa = q8_rows(a)
+    qa, zp, sa = q8_rows(a, 255 if qmax == 127 else 127)
     s = qa @ qw.T - zp[:, None] * qw.sum(axis=1)[None, :]
     assert np.all(np.abs(s) < 2**31)
     out = s.astype(F32) * (sa[:, None] * sw[None, :]).astype(F32)
@@ -233,8 +235,9 @@ def selftest():
         np.abs(qw) * sw[:, None]).sum(1)[None, :] + 4e-7 * np.abs(exact) + 1e-12
     assert np.all(np.abs(out - exact) <= bound), "INT8 outside the quantisation bound"
     out, _ = q8_gemm(a, bt, None, None, False, qmax=63)
+    qa, zp, sa = q8_rows(a, 127)
     qw, sw = q8_weights(bt, 63)
-    assert np.abs(qw).max() <= 63
+    assert np.abs(qw).max() <= 63 and qa.max() <= 127
     bound = (sw[None, :] / 2) * np.abs(a).astype(np.float64).sum(1)[:, None] + (sa[:, None] / 2) * (
         np.abs(qw) * sw[:, None]).sum(1)[None, :] + 4e-7 * np.abs(exact) + 1e-12
     assert np.all(np.abs(out - exact) <= bound), "reduced-range INT8 outside the quantisation bound"

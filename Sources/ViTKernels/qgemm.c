@@ -412,7 +412,7 @@ static void lp_gemm(size_t M, const float *A, size_t lda, const lp_packed *B, fl
     if (job.activation != VK_ACT_GELU_ERF && job.activation != VK_ACT_GELU_TANH) job.activation = VK_ACT_NONE;
     // Prepared A: rows a_stride bytes apart (whole 64-byte lines, and not a multiple of 1 KB so that a tile's rows
     // fall in different L1 sets), whole mr-row tiles.
-    size_t elem = kernel->a_format == VK_A_U8 ? 1 : kernel->a_format == VK_A_F32 ? 4 : 2;
+    size_t elem = kernel->a_format == VK_A_U8 || kernel->a_format == VK_A_U7 ? 1 : kernel->a_format == VK_A_F32 ? 4 : 2;
     size_t stride = round_up(B->kp * elem, 64);
     if (stride == 0) stride = 64;
     if (stride % 1024 == 0) stride += 64;

@@ -19,6 +19,7 @@ enum {
     VK_A_BF16 = 3,        ///< BF16 bits, k order
     VK_A_BF16_SWAPPED = 4, ///< BF16 bits, each pair (2j, 2j+1) stored swapped (vdpbf16ps takes the odd half first)
     VK_A_F32 = 5,         ///< BF16-rounded values as fp32
+    VK_A_U7 = 6,          ///< INT8 reduced range: quantised to [0, 127], as uint8
 };
 
 /// What a micro-kernel needs besides A and B to finish a tile.
@@ -55,7 +56,7 @@ typedef struct {
     int a_format;     ///< VK_A_*
     size_t mc_tiles;  ///< row tiles per task at most
     int q8_max;       ///< INT8: weights quantised to [−q8_max, q8_max]; 0 means 127 (63: the reduced range of
-                      ///< the vpmaddubsw kernel, whose pairwise 16-bit sums then cannot saturate)
+                      ///< the vpmaddubsw kernel, with VK_A_U7 rows, whose 16-bit sums then cannot saturate)
     int (*usable)(void);
     void (*begin)(void), (*end)(void); ///< around each task on its thread (AMX tile configuration), or NULL
     vk_lp_micro kernel;
@@ -70,7 +71,7 @@ extern const vk_lp_kernel vk_bf16_kernel_amx, vk_bf16_kernel_avx512, vk_bf16_ker
 extern const vk_lp_kernel vk_q8_kernel_portable, vk_bf16_kernel_portable;
 
 /// Row preparation, per instruction-set level (qgemm_prep.c); every level writes the same bytes.
-/// INT8: quantise x[0..K) (zeros up to kp) as VK_A_U8 or VK_A_S16 into dst; the row's zero point and scale.
+/// INT8: quantise x[0..K) (zeros up to kp) as VK_A_U8, VK_A_U7 or VK_A_S16 into dst; the row's zero point and scale.
 /// BF16: round x[0..K) (zeros up to kp) into dst as VK_A_BF16, VK_A_BF16_SWAPPED or VK_A_F32.
 void vk_q8_prepare_row(const float *x, size_t K, size_t kp, int format, void *dst, int32_t *zp, float *scale);
 void vk_bf16_prepare_row(const float *x, size_t K, size_t kp, int format, void *dst);
@@ -80,17 +81,20 @@ void vk_bf16_prepare_row(const float *x, size_t K, size_t kp, int format, void *
 /// Below this range a row (or weight column) is all zeros.
 #define VK_Q8_TINY 1e-30f
 
-/// Row parameters from lo = min(0, min a) and hi = max(0, max a).
-static inline void vk_q8_row_params(float lo, float hi, float *inv, int32_t *zp, float *scale) {
+/// The largest quantised row value of an INT8 A format: 127 for VK_A_U7, else 255.
+static inline int vk_q8_levels(int format) { return format == VK_A_U7 ? 127 : 255; }
+
+/// Row parameters from lo = min(0, min a) and hi = max(0, max a), for values quantised to [0, levels].
+static inline void vk_q8_row_params(float lo, float hi, int levels, float *inv, int32_t *zp, float *scale) {
     float range = hi - lo;
     if (!(range >= VK_Q8_TINY)) { // also NaN
         *inv = 0, *zp = 0, *scale = 0;
         return;
     }
-    *scale = range / 255.0f;
-    *inv = 255.0f / range;
+    *scale = range / (float)levels;
+    *inv = (float)levels / range;
     float z = __builtin_roundevenf(-lo * *inv);
-    *zp = z < 0 ? 0 : z > 255 ? 255 : (int32_t)z;
+    *zp = z < 0 ? 0 : z > levels ? levels : (int32_t)z;
 }
 
 /// fp32 → bf16 bits: nearest even; subnormal → signed zero; NaN → quiet NaN.

@@ -45,8 +45,9 @@ static inline __attribute__((always_inline)) VK_PREP(vf) VK_PREP(vsel)(VK_PREP(v
     return out;
 }
 
-/// W quantised values from x[k .. k+W) (zeros at and past K).
-static inline __attribute__((always_inline)) VK_PREP(vi) VK_PREP(q8_vec)(VK_PREP(vf) x, VK_PREP(vf) vinv, VK_PREP(vi) vzp) {
+/// W quantised values in [0, levels] from x[k .. k+W) (zeros at and past K).
+static inline __attribute__((always_inline)) VK_PREP(vi) VK_PREP(q8_vec)(VK_PREP(vf) x, VK_PREP(vf) vinv, VK_PREP(vi) vzp,
+                                                                         int levels) {
     typedef VK_PREP(vf) vf;
     typedef VK_PREP(vi) vi;
     vf t = x * vinv;
@@ -61,7 +62,7 @@ static inline __attribute__((always_inline)) VK_PREP(vi) VK_PREP(q8_vec)(VK_PREP
     vi q;
     memcpy(&q, &r, sizeof q);
     q = q + vzp;
-    return __builtin_elementwise_min(__builtin_elementwise_max(q, (vi){0}), (vi){0} + 255);
+    return __builtin_elementwise_min(__builtin_elementwise_max(q, (vi){0}), (vi){0} + levels);
 #elif W == 4
     // No rounding instruction on baseline x86-64: clamp, then round to nearest even by adding and subtracting
     // 1.5·2²³ (exact for |t| ≤ 512); the barrier keeps the product from being fused with the addition.
@@ -74,7 +75,7 @@ static inline __attribute__((always_inline)) VK_PREP(vi) VK_PREP(q8_vec)(VK_PREP
 #endif
 #if !(defined(VK_X86) && (W == 16 || W == 8))
     vi q = __builtin_convertvector(t, vi) + vzp;
-    return __builtin_elementwise_min(__builtin_elementwise_max(q, (vi){0}), (vi){0} + 255);
+    return __builtin_elementwise_min(__builtin_elementwise_max(q, (vi){0}), (vi){0} + levels);
 #endif
 }
 
@@ -127,7 +128,8 @@ static void VK_PREP(q8_row)(const float *x, size_t K, size_t kp, int format, voi
     h = VK_PREP(vsel)(t > h, t, h);
     float inv, scale;
     int32_t zp;
-    vk_q8_row_params(l[0], h[0], &inv, &zp, &scale);
+    int levels = vk_q8_levels(format);
+    vk_q8_row_params(l[0], h[0], levels, &inv, &zp, &scale);
     *zp_out = zp;
     *scale_out = scale;
     vf vinv = (vf){0} + inv;
@@ -138,11 +140,11 @@ static void VK_PREP(q8_row)(const float *x, size_t K, size_t kp, int format, voi
         for (; k < full; k += W) {
             vf v;
             memcpy(&v, x + k, sizeof v);
-            VK_PREP(vs) s = __builtin_convertvector(VK_PREP(q8_vec)(v, vinv, vzp), VK_PREP(vs));
+            VK_PREP(vs) s = __builtin_convertvector(VK_PREP(q8_vec)(v, vinv, vzp, levels), VK_PREP(vs));
             memcpy(d + k, &s, sizeof s);
         }
         for (; k < kp; k += W) {
-            VK_PREP(vs) s = __builtin_convertvector(VK_PREP(q8_vec)(VK_PREP(load)(x, k, K), vinv, vzp), VK_PREP(vs));
+            VK_PREP(vs) s = __builtin_convertvector(VK_PREP(q8_vec)(VK_PREP(load)(x, k, K), vinv, vzp, levels), VK_PREP(vs));
             for (size_t i = 0; i < W && k + i < kp; i++) d[k + i] = s[i];
         }
     } else {
@@ -150,11 +152,11 @@ static void VK_PREP(q8_row)(const float *x, size_t K, size_t kp, int format, voi
         for (; k < full; k += W) {
             vf v;
             memcpy(&v, x + k, sizeof v);
-            VK_PREP(vb) b = __builtin_convertvector(VK_PREP(q8_vec)(v, vinv, vzp), VK_PREP(vb));
+            VK_PREP(vb) b = __builtin_convertvector(VK_PREP(q8_vec)(v, vinv, vzp, levels), VK_PREP(vb));
             memcpy(d + k, &b, sizeof b);
         }
         for (; k < kp; k += W) {
-            VK_PREP(vb) b = __builtin_convertvector(VK_PREP(q8_vec)(VK_PREP(load)(x, k, K), vinv, vzp), VK_PREP(vb));
+            VK_PREP(vb) b = __builtin_convertvector(VK_PREP(q8_vec)(VK_PREP(load)(x, k, K), vinv, vzp, levels), VK_PREP(vb));
             for (size_t i = 0; i < W && k + i < kp; i++) d[k + i] = b[i];
         }
     }

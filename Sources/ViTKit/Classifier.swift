@@ -98,7 +98,7 @@ public final class Classifier: @unchecked Sendable {
         let gemm =
             precision == .fp32
             ? "packed GEMM \(Self.gemmKernel)"
-            : "\(precision.rawValue) GEMM \(model.linearKernel)\(model.reducedRangeWeights ? " (7-bit weights)" : "") for the blocks' linear layers, "
+            : "\(precision.rawValue) GEMM \(model.linearKernel)\(model.reducedRange ? " (7-bit weights and activations)" : "") for the blocks' linear layers, "
                 + "packed fp32 GEMM \(Self.gemmKernel) elsewhere"
         return "\(Self.kernelPath) path (\(gemm); attention: OpenBLAS), \(threads) threads; "
             + "CPU \(Self.cpuModel); \(BLAS.configuration)"

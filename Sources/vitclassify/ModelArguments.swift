@@ -34,8 +34,8 @@ struct ModelArguments: ParsableArguments {
             discussion: """
                 fp32 (default): every result as before. bf16: weights and activations rounded to bfloat16, fp32 \
                 accumulation. int8: per-channel INT8 weights, per-token dynamic INT8 activations, INT32 accumulation; \
-                patch embedding and head stay fp32 (on AVX2 CPUs without VNNI the INT8 weights have 7 bits, which \
-                keeps vpmaddubsw's sums exact). LayerNorm, softmax and the attention products stay fp32.
+                patch embedding and head stay fp32 (on AVX2 CPUs without VNNI INT8 weights and activations have 7 bits, \
+                which keeps vpmaddubsw's 16-bit sums exact). LayerNorm, softmax and the attention products stay fp32.
                 """,
             valueName: "p"))
     var precision: Precision = .fp32

@@ -39,7 +39,7 @@ struct PrecisionTests {
         if let kernel = c.kernel { #expect(classifier.model.linearKernel == kernel) }
         let inputs = try SafeTensorsFile(path: c.model.reference)
         let expected = try Self.reference(c.model)
-        // The emulation of the kernel's scheme: INT8 kernels with reduced-range weights have their own (vit_qgemm.h).
+        // The emulation of the kernel's scheme: INT8 kernels of the reduced range have their own (vit_qgemm.h).
         let scheme = c.precision == .int8 && vk_q8_kernel_weight_max(classifier.model.linearKernel) == 63
             ? "int8r" : c.precision.rawValue
         let tolerance = try expected.floats("tolerance.\(scheme)")[0]

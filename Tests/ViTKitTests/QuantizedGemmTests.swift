@@ -35,7 +35,7 @@ enum QGemmFixture {
         return out
     }
     static let q8Kernels = names { vk_q8_kernel_available($0) }
-    /// The fixture key of an INT8 kernel's scheme: "q8" (8-bit weights) or "q8r" (reduced range, vit_qgemm.h).
+    /// The fixture key of an INT8 kernel's scheme: "q8" (8-bit weights and rows) or "q8r" (reduced range: 7-bit, vit_qgemm.h).
     static func q8Key(_ kernel: String) -> String { vk_q8_kernel_weight_max(kernel) == 63 ? "q8r" : "q8" }
     static let bf16Kernels = names { vk_bf16_kernel_available($0) }
 }
@@ -109,8 +109,8 @@ struct QuantizedGemmTests {
     // MARK: INT8
 
     /// INT8 is integer-exact and every kernel dequantises in the same order, so the expectation is the emulation's
-    /// bits exactly, on every kernel and thread count (the emulation of the kernel's weight range: 8-bit, or 7-bit
-    /// for the vpmaddubsw kernel); with the GELU epilogue, vk_gelu of those bits.
+    /// bits exactly, on every kernel and thread count (the emulation of the kernel's range: 8-bit, or 7-bit
+    /// weights and rows for the vpmaddubsw kernel); with the GELU epilogue, vk_gelu of those bits.
     @Test("INT8: every kernel gives the NumPy emulation's bits", arguments: QGemmFixture.cases)
     func int8MatchesEmulation(c: QGemmFixture.Case) throws {
         let bt = QGemmFixture.floats(c, "bt")
@@ -138,7 +138,7 @@ struct QuantizedGemmTests {
 
     /// Independently of the emulation: the INT8 result is within the scheme's own error bound of the exact fp32
     /// product. With â = s_a·(q_a − zp) and ŵ = s_w·q_w: |a − â| ≤ s_a (half a step from rounding, at most one more
-    /// where the top of the range clips at 255) and |w − ŵ| ≤ s_w/2, so
+    /// where the top of the range clips at 255, or 127) and |w − ŵ| ≤ s_w/2, so
     ///   |Σ a·w − Σ â·ŵ| ≤ (s_w/2)·Σ(|a| + s_a) + s_a·Σ|ŵ| ,  Σ|ŵ| ≤ Σ|w| + K·s_w/2,
     /// plus the fp32 roundings of the dequantisation (3), + C and + bias: 5·2⁻²⁴·(|exact| + |C| + |bias|).
     @Test("INT8 is within the quantisation error bound of the exact product", arguments: QGemmFixture.cases)
@@ -148,11 +148,13 @@ struct QuantizedGemmTests {
         let packed = Packed(precision: "int8", kernel: nil, bt: bt, k: c.k, n: c.n)
         defer { packed.free() }
         let out = try #require(Self.run(c, packed, threads: 2))
+        // Rows have 255 steps, 127 in the reduced range (the step then enters the bound twice as large).
+        let levels: Float = vk_q8_kernel_weight_max(vk_packed_q8_kernel(packed.q8)) == 63 ? 127 : 255
         var bad = 0
         for i in 0..<c.m {
             let row = a[(i * c.k)..<((i + 1) * c.k)]
             let lo = min(0, row.min() ?? 0), hi = max(0, row.max() ?? 0)
-            let sa = Double(hi - lo >= 1e-30 ? (hi - lo) / 255 : 0)
+            let sa = Double(hi - lo >= 1e-30 ? (hi - lo) / levels : 0)
             let sumA = row.reduce(0.0) { $0 + Double(abs($1)) }
             for j in 0..<c.n {
                 let w = bt[(j * c.k)..<((j + 1) * c.k)]
@@ -301,9 +303,10 @@ struct QuantizedGemmTests {
         }
     }
 
-    /// The largest pairwise sums vpmaddubsw can meet: rows quantised to 255 everywhere (all equal and positive) or
-    /// to 0 (all equal and negative, zero point 255), against weights all at ±amax. With 8-bit weights the pair
-    /// 255·127·2 would saturate int16; every kernel, the reduced-range one included, must give the scheme's exact
+    /// The largest pairwise sums vpmaddubsw can meet: rows quantised to the top level everywhere (255, or 127 in the
+    /// reduced range; all equal and positive) or to 0 (all equal and negative, zero point at the top), against
+    /// weights all at ±amax. With 8-bit operands the pair 255·127·2 would saturate int16; the reduced-range kernel
+    /// adds two pairs in int16 (127·63·4 = 32004, the most that fits). Every kernel must give the scheme's exact
     /// integer sum S = Σ q_a·q_w − zp·Σ q_w, dequantised as fp32(S)·(s_a·s_w).
     @Test("INT8: extreme rows and weights give the exact integer sums on every kernel")
     func int8Extremes() throws {
@@ -328,16 +331,17 @@ struct QuantizedGemmTests {
                     packed.run(m, a.baseAddress!, k, o.baseAddress!, n, bias: nil, accumulate: false, activation: 0, threads: 2)
                 }
             }
+            let levels = qmax == 63 ? 127 : 255
             for i in 0..<m {
                 let row = a[(i * k)..<((i + 1) * k)]
                 let lo = min(0, row.min()!), hi = max(0, row.max()!), range = hi - lo
-                let sa = range / 255, inv = 255 / range
-                let zp = Int(min(255, max(0, (-lo * inv).rounded(.toNearestOrEven))))
+                let sa = range / Float(levels), inv = Float(levels) / range
+                let zp = Int(min(Float(levels), max(0, (-lo * inv).rounded(.toNearestOrEven))))
                 for c in 0..<n {
                     let sw = Float(0.5) / Float(qmax)
                     var sum = 0, colsum = 0
                     for j in 0..<k {
-                        let qa = min(255, max(0, Int((row[row.startIndex + j] * inv).rounded(.toNearestOrEven)) + zp))
+                        let qa = min(levels, max(0, Int((row[row.startIndex + j] * inv).rounded(.toNearestOrEven)) + zp))
                         let qw = bt[c * k + j] > 0 ? qmax : -qmax
                         sum += qa * qw
                         colsum += qw

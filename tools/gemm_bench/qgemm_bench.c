@@ -128,6 +128,25 @@ __attribute__((target("avx2"))) static double run_maddubs256(long n) {
     for (int i = 0; i < 6; i++) s += _mm256_extract_epi32(acc[i], 0);
     return s;
 }
+/// Two vpmaddubsw + vpaddw + vpmaddwd (·1) + vpaddd: 64 multiply-adds with 3 multiplies (qgemm_avx2.c's
+/// avx2-maddubs7 kernel, whose 7-bit operands keep the int16 sum of two pairs exact).
+__attribute__((target("avx2"))) static double run_maddubs7_256(long n) {
+    __m256i acc[6], a[PAIRS_A], b[PAIRS_B], one = _mm256_set1_epi16(1);
+    for (int i = 0; i < 6; i++) acc[i] = _mm256_set1_epi32(i);
+    for (int j = 0; j < PAIRS_A; j++) a[j] = _mm256_set1_epi8((char)(3 + j));
+    for (int j = 0; j < PAIRS_B; j++) b[j] = _mm256_set1_epi8((char)(-2 - j));
+    for (long it = 0; it < n; it++) {
+        OPAQUE_PAIRS(a, b);
+        for (int i = 0; i < CHAINS; i += 2) {
+            __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(a[i % PAIRS_A], b[i / PAIRS_A]),
+                                         _mm256_maddubs_epi16(a[(i + 1) % PAIRS_A], b[(i + 1) / PAIRS_A]));
+            acc[(i / 2) % 6] = _mm256_add_epi32(acc[(i / 2) % 6], _mm256_madd_epi16(s, one));
+        }
+    }
+    int32_t s = 0;
+    for (int i = 0; i < 6; i++) s += _mm256_extract_epi32(acc[i], 0);
+    return s;
+}
 /// vpmaddwd + vpaddd on 16-bit operands (what qgemm_avx2.c's exact kernel runs), 16 multiply-adds.
 __attribute__((target("avx2"))) static double run_maddwd256(long n) {
     __m256i acc[6], a[PAIRS_A], b[PAIRS_B];
@@ -267,6 +286,8 @@ static void print_peaks(void) {
         {"int8 vpdpbusd zmm", run_vpdpbusd512, 20000000, CHAINS * 64 * 2, __builtin_cpu_supports("avx512vnni")},
         {"int8 vpdpbusd ymm (AVX-VNNI)", run_vpdpbusd256, 20000000, CHAINS * 32 * 2, __builtin_cpu_supports("avxvnni")},
         {"int8 vpmaddubsw+vpmaddwd+vpaddd ymm", run_maddubs256, 20000000, CHAINS * 32 * 2,
+         __builtin_cpu_supports("avx2")},
+        {"int8 2x vpmaddubsw+vpaddw+vpmaddwd+vpaddd ymm", run_maddubs7_256, 20000000, CHAINS * 32 * 2,
          __builtin_cpu_supports("avx2")},
         {"int16 vpmaddwd+vpaddd ymm", run_maddwd256, 20000000, CHAINS * 16 * 2, __builtin_cpu_supports("avx2")},
         {"bf16 vdpbf16ps zmm", run_vdpbf16ps, 10000000, CHAINS * 32 * 2, __builtin_cpu_supports("avx512bf16")},

@@ -22,12 +22,14 @@
 // So INT8 results are the same bits on every path (AMX, AVX-512 VNNI, AVX-VNNI, AVX2 madd16, portable) before the
 // activation; the activation is vk_gelu of the path in use, as for fp32.
 //
-// INT8 with reduced-range weights (the "avx2-maddubs 6x16" kernel, the default on AVX2 CPUs without VNNI): the same
-// scheme with 7-bit weights, s_w[n] = amax/63 and q = clamp(rint(w · (63/amax)), −63, 63) — ONNX Runtime's
-// `reduce_range` for CPUs without VNNI. vpmaddubsw adds two u8 × s8 products in int16 and saturates: 8-bit weights
-// reach 255·127·2 = 64770 > 32767 (ONNX Runtime's MLAS kernel accepts that saturation), 7-bit weights at most
-// 255·63·2 = 32130, so these sums are exact too, and every kernel of the same weight range gives the same bits.
-// Twice the weight step: about 1.6× the INT8 error of the 8-bit kernels (BENCHMARKS.md), ~1.35× their speed on AVX2.
+// INT8 reduced range (the "avx2-maddubs7 6x16" kernel, the default on AVX2 CPUs without VNNI): the same scheme with
+// 7-bit weights, s_w[n] = amax/63 and q = clamp(rint(w · (63/amax)), −63, 63) (ONNX Runtime's `reduce_range` for
+// CPUs without VNNI), and 7-bit rows, 127 in place of 255 throughout A (s_a = (hi − lo)/127, inv = 127/(hi − lo),
+// zp and q clamped to [0, 127]). vpmaddubsw adds two u8 × s8 products in int16 and saturates: 8-bit operands reach
+// 255·127·2 = 64770 > 32767 (ONNX Runtime's MLAS kernel accepts that saturation); here a pair is at most
+// 127·63·2 = 16002, so even two pairs added in int16 (32004) are exact, and every kernel of the same range gives the
+// same bits. That int16 addition saves a quarter of the multiply-port instructions (3 per 64 multiply-adds, not 4).
+// Twice the step on both operands: about 2.5× the INT8 error of the 8-bit kernels (BENCHMARKS.md).
 // vk_q8_kernel_weight_max tells which range a kernel uses.
 //
 // BF16 scheme: B rounded to bfloat16 (round to nearest even) when packed, A rounded the same way as it is packed for
@@ -49,11 +51,12 @@ typedef struct vk_packed_bf16 vk_packed_bf16;
 
 /// The INT8 micro-kernel vk_pack_q8_transposed picks: the widest this CPU runs at the instruction-set level in use
 /// (VITCLASSIFY_ISA narrows it; VITCLASSIFY_NO_AMX=1 skips AMX), e.g. "amx-int8 32x32", "avx512-vnni 14x32",
-/// "avx-vnni 6x16", "avx2-maddubs 6x16", "avx2-madd16 6x16", "portable-q8 4x8". AMX and AVX-512 need the avx512
+/// "avx-vnni 6x16", "avx2-maddubs7 6x16", "avx2-madd16 6x16", "portable-q8 4x8". AMX and AVX-512 need the avx512
 /// level, AVX-VNNI and AVX2 the avx2 level.
 const char *vk_gemm_q8_kernel_name(void);
 
-/// The weight range of an INT8 kernel: 127 (8-bit weights) or 63 (reduced range, see above); 0 for an unknown name.
+/// The weight range of an INT8 kernel: 127 (8-bit weights and rows) or 63 (reduced range: 7-bit weights and rows, see
+/// above); 0 for an unknown name.
 int vk_q8_kernel_weight_max(const char *kernel);
 
 /// Quantises and packs Bᵀ (N rows × K columns, PyTorch's [out, in] Linear layout, rows ldbt floats apart, ldbt ≥ K)

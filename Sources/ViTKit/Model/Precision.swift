@@ -46,8 +46,9 @@ extension VisionTransformer {
     /// The micro-kernel of the blocks' linear layers, e.g. `amx-int8 32x32` (fp32: the packed GEMM's).
     package var linearKernel: String { weights.blocks.first?.qkv.kernelName ?? Precision.fp32.gemmKernel }
 
-    /// INT8 with reduced-range (7-bit) weights: the vpmaddubsw kernel of AVX2 CPUs without VNNI (vit_qgemm.h).
-    package var reducedRangeWeights: Bool { precision == .int8 && vk_q8_kernel_weight_max(linearKernel) == 63 }
+    /// INT8 in the reduced range (7-bit weights and activations): the vpmaddubsw kernel of AVX2 CPUs without VNNI
+    /// (vit_qgemm.h).
+    package var reducedRange: Bool { precision == .int8 && vk_q8_kernel_weight_max(linearKernel) == 63 }
 
     /// Bytes held by every packed linear layer's weight (the bulk of a loaded model).
     package var packedWeightBytes: Int {
