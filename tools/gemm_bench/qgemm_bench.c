@@ -112,41 +112,29 @@ __attribute__((target("avx2,avxvnni"))) static double run_vpdpbusd256(long n) {
         for (int j = 0; j < PAIRS_A; j++) OPAQUE(a[j]);       \
         for (int j = 0; j < PAIRS_B; j++) OPAQUE(b[j]);       \
     } while (0)
-/// vpmaddubsw + vpmaddwd (·1) + vpaddd: the classic AVX2 u8 × s8 sequence (saturating), 32 multiply-adds.
-__attribute__((target("avx2"))) static double run_maddubs256(long n) {
+/// vpmaddubsw sequences on u8 × s8 operand pairs, 32 multiply-adds per vpmaddubsw. PER_WIDEN 1: vpmaddubsw +
+/// vpmaddwd (·1) + vpaddd, the classic AVX2 sequence (saturating). PER_WIDEN 2: two vpmaddubsw + vpaddw + vpmaddwd +
+/// vpaddd, 3 multiplies per 64 multiply-adds (qgemm_avx2.c's avx2-maddubs7 kernel, whose 7-bit operands keep the
+/// int16 sum of two pairs exact).
+__attribute__((target("avx2"), always_inline)) static inline double maddubs_sequence(long n, const int PER_WIDEN) {
     __m256i acc[6], a[PAIRS_A], b[PAIRS_B], one = _mm256_set1_epi16(1);
     for (int i = 0; i < 6; i++) acc[i] = _mm256_set1_epi32(i);
     for (int j = 0; j < PAIRS_A; j++) a[j] = _mm256_set1_epi8((char)(3 + j));
     for (int j = 0; j < PAIRS_B; j++) b[j] = _mm256_set1_epi8((char)(-2 - j));
     for (long it = 0; it < n; it++) {
         OPAQUE_PAIRS(a, b);
-        for (int i = 0; i < CHAINS; i++)
-            acc[i % 6] = _mm256_add_epi32(acc[i % 6],
-                                          _mm256_madd_epi16(_mm256_maddubs_epi16(a[i % PAIRS_A], b[i / PAIRS_A]), one));
-    }
-    int32_t s = 0;
-    for (int i = 0; i < 6; i++) s += _mm256_extract_epi32(acc[i], 0);
-    return s;
-}
-/// Two vpmaddubsw + vpaddw + vpmaddwd (·1) + vpaddd: 64 multiply-adds with 3 multiplies (qgemm_avx2.c's
-/// avx2-maddubs7 kernel, whose 7-bit operands keep the int16 sum of two pairs exact).
-__attribute__((target("avx2"))) static double run_maddubs7_256(long n) {
-    __m256i acc[6], a[PAIRS_A], b[PAIRS_B], one = _mm256_set1_epi16(1);
-    for (int i = 0; i < 6; i++) acc[i] = _mm256_set1_epi32(i);
-    for (int j = 0; j < PAIRS_A; j++) a[j] = _mm256_set1_epi8((char)(3 + j));
-    for (int j = 0; j < PAIRS_B; j++) b[j] = _mm256_set1_epi8((char)(-2 - j));
-    for (long it = 0; it < n; it++) {
-        OPAQUE_PAIRS(a, b);
-        for (int i = 0; i < CHAINS; i += 2) {
-            __m256i s = _mm256_add_epi16(_mm256_maddubs_epi16(a[i % PAIRS_A], b[i / PAIRS_A]),
-                                         _mm256_maddubs_epi16(a[(i + 1) % PAIRS_A], b[(i + 1) / PAIRS_A]));
-            acc[(i / 2) % 6] = _mm256_add_epi32(acc[(i / 2) % 6], _mm256_madd_epi16(s, one));
+        for (int i = 0; i < CHAINS; i += PER_WIDEN) {
+            __m256i s = _mm256_maddubs_epi16(a[i % PAIRS_A], b[i / PAIRS_A]);
+            if (PER_WIDEN == 2) s = _mm256_add_epi16(s, _mm256_maddubs_epi16(a[(i + 1) % PAIRS_A], b[(i + 1) / PAIRS_A]));
+            acc[(i / PER_WIDEN) % 6] = _mm256_add_epi32(acc[(i / PER_WIDEN) % 6], _mm256_madd_epi16(s, one));
         }
     }
     int32_t s = 0;
     for (int i = 0; i < 6; i++) s += _mm256_extract_epi32(acc[i], 0);
     return s;
 }
+__attribute__((target("avx2"))) static double run_maddubs256(long n) { return maddubs_sequence(n, 1); }
+__attribute__((target("avx2"))) static double run_maddubs7_256(long n) { return maddubs_sequence(n, 2); }
 /// vpmaddwd + vpaddd on 16-bit operands (what qgemm_avx2.c's exact kernel runs), 16 multiply-adds.
 __attribute__((target("avx2"))) static double run_maddwd256(long n) {
     __m256i acc[6], a[PAIRS_A], b[PAIRS_B];
