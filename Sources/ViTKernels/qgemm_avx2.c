@@ -4,7 +4,8 @@
 // the contract, qgemm.c for the driver):
 // - "avx2-maddubs7 6x16" (the default there): the reduced-range scheme, 7-bit activations ([0, 127]) and 7-bit weights
 //   ([−63, 63]), so that vpmaddubsw's pairwise int16 sums cannot saturate and two of them can be added in int16
-//   before one vpmaddwd widens them (vit_qgemm.h). ~1.6× the speed of the kernel below.
+//   before one vpmaddwd widens them (vit_qgemm.h). Faster than the kernel below by 1.38–1.40× with 8-bit rows
+//   (QGEMM.md), and the 7-bit rows' int16 addition added 1.08–1.20× (BENCHMARKS.md, "7-bit activations").
 // - "avx2-madd16 6x16": the 8-bit scheme, exact without vpmaddubsw: the A rows are quantised straight to int16
 //   (VK_A_S16), the INT8 panel ([k/2][16][2]) is sign-extended by vpmovsxbw as it is loaded, and each vpmaddwd adds
 //   two exact products (|q_a·q_w| ≤ 255·127) into 32 bits: the same bits as the VNNI, AMX and portable kernels.
