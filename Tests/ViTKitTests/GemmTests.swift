@@ -90,7 +90,9 @@ struct GemmTests {
         let biasValues = c.bias ? rng.floats(c.n) : [Float](repeating: 0, count: c.n)
         let c0 = rng.floats(c.m * ldc)
 
-        // Reference: the product (plus C) by OpenBLAS, then bias and activation by the element-wise kernels.
+        // Reference: the product (plus C) by OpenBLAS, then bias and activation by the element-wise kernels. OpenBLAS
+        // single-threaded first, as the library sets it up (a threaded call racing that set-up can hang the process).
+        _ = Compute.prepared
         var expected = [Float](repeating: 0, count: c.m * c.n)
         if c.accumulate { for i in 0..<c.m { for j in 0..<c.n { expected[i * c.n + j] = c0[i * ldc + j] } } }
         cblas_sgemm(

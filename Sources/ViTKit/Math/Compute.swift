@@ -9,13 +9,15 @@ import ViTKernels
 /// stored globally), and OpenBLAS, which only serves the attention core's per-head products from inside that pool,
 /// runs single-threaded: no two thread pools compete for the cores, and no library decides a summation order from the
 /// thread count. When two classifiers run at once, the one that finds the pool busy runs on its own thread.
-enum Compute {
+package enum Compute {
     /// One thread per core.
     static var defaultThreads: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
 
     /// Keeps OpenBLAS single-threaded (its own pool would compete with ours) and stops its idle workers; done once,
-    /// before the first model.
-    static let prepared: Void = { BLAS.runSingleThreaded() }()
+    /// before the first model. Every OpenBLAS call must come after it: a multi-threaded call in flight while the
+    /// workers are stopped can leave OpenBLAS's worker asleep with its stop request overwritten, and the stop then
+    /// waits for it forever (seen as a hung test process; tests that call cblas directly touch this first).
+    package static let prepared: Void = { BLAS.runSingleThreaded() }()
 
     /// Calls `body(i)` for every i in 0..<n, spread over up to `threads` threads of the pool; returns when all are
     /// done.
