@@ -78,19 +78,25 @@ static vk_packed *alloc_packed(size_t K, size_t N) {
     return p;
 }
 
-/// Packs the K × N matrix whose element (k, c) is at src[k·row_stride + c·col_stride].
-static vk_packed *pack_strided(const float *src, size_t K, size_t N, size_t row_stride, size_t col_stride) {
-    vk_packed *p = alloc_packed(K, N);
-    if (!p) return NULL;
-    size_t nr = p->kernel->nr;
+/// Fills p->data with the K × N matrix whose element (k, c) is at src[k·row_stride + c·col_stride], times `scale`.
+static void fill_panels(vk_packed *p, const float *src, size_t row_stride, size_t col_stride, float scale) {
+    size_t K = p->K, N = p->N, nr = p->kernel->nr;
     for (size_t j = 0; j < p->panels; j++) {
         size_t c0 = j * nr, w = N - c0 < nr ? N - c0 : nr;
         float *dst = p->data + j * K * nr;
         for (size_t k = 0; k < K; k++, dst += nr) {
-            for (size_t c = 0; c < w; c++) dst[c] = src[k * row_stride + (c0 + c) * col_stride];
+            const float *row = src + k * row_stride + c0 * col_stride;
+            if (col_stride == 1 && scale == 1) memcpy(dst, row, w * sizeof(float));
+            else for (size_t c = 0; c < w; c++) dst[c] = scale * row[c * col_stride];
             for (size_t c = w; c < nr; c++) dst[c] = 0;
         }
     }
+}
+
+/// Packs the K × N matrix whose element (k, c) is at src[k·row_stride + c·col_stride].
+static vk_packed *pack_strided(const float *src, size_t K, size_t N, size_t row_stride, size_t col_stride) {
+    vk_packed *p = alloc_packed(K, N);
+    if (p) fill_panels(p, src, row_stride, col_stride, 1);
     return p;
 }
 
@@ -156,23 +162,22 @@ static int lda_aliases(size_t lda, size_t mr) {
 }
 
 /// Per-thread scratch (grown on demand, freed when the thread exits): `task` for the A blocks a task copies, `call`
-/// for the packed A a calling thread shares with the pool for the duration of one GEMM. Two keys, because the
-/// calling thread also runs tasks.
+/// for the packed A a calling thread shares with the pool for the duration of one GEMM, `b` for the B that
+/// vk_gemm packs per call. One key each, because the calling thread also runs tasks.
 typedef struct {
     float *data;
     size_t floats;
 } scratch;
-static pthread_key_t scratch_keys[2];
+enum { SCRATCH_TASK, SCRATCH_CALL, SCRATCH_B, SCRATCH_KEYS };
+static pthread_key_t scratch_keys[SCRATCH_KEYS];
 static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
-enum { SCRATCH_TASK, SCRATCH_CALL };
 static void scratch_free(void *p) {
     scratch *s = p;
     free(s->data);
     free(s);
 }
 static void scratch_init(void) {
-    pthread_key_create(&scratch_keys[SCRATCH_TASK], scratch_free);
-    pthread_key_create(&scratch_keys[SCRATCH_CALL], scratch_free);
+    for (int i = 0; i < SCRATCH_KEYS; i++) pthread_key_create(&scratch_keys[i], scratch_free);
 }
 static float *scratch_get_for(int which, size_t floats) {
     pthread_once(&scratch_once, scratch_init);
@@ -294,6 +299,13 @@ static void gemm_task(void *context, size_t t) {
 static void gemm_rows(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc, const float *bias,
                       int accumulate, int activation, int threads);
 
+/// The K block: K split into equal blocks of at most kc_max. It depends on K and the kernel only (never on M or the
+/// threads): see "Reproducibility" above.
+static size_t k_block(size_t K, const vk_gemm_kernel *kernel) {
+    size_t kblocks = (K + kernel->kc_max - 1) / kernel->kc_max;
+    return kblocks ? (K + kblocks - 1) / kblocks : 1;
+}
+
 void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc, const float *bias,
                     int accumulate, int activation, int threads) {
     if (!B || M == 0 || B->N == 0) return;
@@ -318,9 +330,7 @@ static void gemm_rows(size_t M, const float *A, size_t lda, const vk_packed *B, 
                     .accumulate = accumulate, .activation = activation};
     if (job.activation < VK_ACT_NONE || job.activation > VK_ACT_SILU) job.activation = VK_ACT_NONE;
     size_t K = B->K, P = B->panels;
-    // The K block depends on K and the kernel only (never on M or the threads): see "Reproducibility" above.
-    size_t kblocks = (K + kernel->kc_max - 1) / kernel->kc_max;
-    job.kc = kblocks ? (K + kblocks - 1) / kblocks : 1;
+    job.kc = k_block(K, kernel);
     // Threads: none beyond what ~1 MFLOP each can keep busy (waking a worker costs microseconds).
     double flops = 2.0 * (double)M * (double)K * (double)B->N;
     if (threads < 1) threads = 1;
@@ -368,4 +378,32 @@ static void gemm_rows(size_t M, const float *A, size_t lda, const vk_packed *B, 
     } else {
         vk_parallel_tasks(tasks, threads, gemm_task, &job);
     }
+}
+
+void vk_gemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t b_row_stride,
+             size_t b_col_stride, float scale, float *C, size_t ldc) {
+    if (M == 0 || N == 0) return;
+    const vk_gemm_kernel *kernel = current_kernel();
+    size_t nr = kernel->nr, panels = (N + nr - 1) / nr;
+    vk_packed b = {.K = K, .N = N, .panels = panels, .kernel = kernel,
+                   .data = scratch_get_for(SCRATCH_B, panels * nr * (K ? K : 1))};
+    if (b.data) {
+        fill_panels(&b, B, b_row_stride, b_col_stride, scale);
+        gemm_rows(M, A, lda, &b, C, ldc, NULL, 0, VK_ACT_NONE, 1);
+        return;
+    }
+    // No memory for a few KB: the micro-kernel's sums element by element (each K block from zero, added to the
+    // blocks before it), so the bits are the same; slow, and not expected to run.
+    size_t kc = k_block(K, kernel);
+    for (size_t i = 0; i < M; i++)
+        for (size_t c = 0; c < N; c++) {
+            float out = 0;
+            for (size_t k0 = 0; k0 < K; k0 += kc) {
+                float acc = 0;
+                for (size_t k = k0; k < K && k < k0 + kc; k++)
+                    acc += A[i * lda + k] * (scale * B[k * b_row_stride + c * b_col_stride]);
+                out = k0 ? acc + out : acc;
+            }
+            C[i * ldc + c] = out;
+        }
 }

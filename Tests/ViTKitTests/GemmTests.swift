@@ -161,6 +161,37 @@ struct GemmTests {
         #expect(c1 == c2)
     }
 
+    /// vk_gemm (the attention products: B given per call, through strides, times a scale) is vk_gemm_packed of the
+    /// scaled B, bit for bit, whether B or Bᵀ is given; with a power-of-two scale it is also the unscaled product
+    /// times the scale, bit for bit (the attention scale 1/√d_k of d_k = 16, 64).
+    @Test(
+        "per-call B, strided and scaled, equals the packed product",
+        arguments: [(50, 50, 16), (50, 16, 50), (1, 50, 16), (1, 64, 197), (64, 197, 64), (197, 64, 197), (7, 40, 1000)])
+    func stridedB(shape: (Int, Int, Int)) throws {
+        let (m, n, k) = shape, lda = k + 5, ldb = n + 7, ldbt = k + 3, ldc = n + 2
+        var rng = SplitMix64(state: UInt64(m * 7919 + n * 31 + k))
+        let a = rng.floats(m * lda), b = rng.floats(k * ldb)
+        var bt = [Float](repeating: .nan, count: n * ldbt)  // bt[j][kk] = b[kk][j]
+        for kk in 0..<k { for j in 0..<n { bt[j * ldbt + kk] = b[kk * ldb + j] } }
+        for scale: Float in [1, 0.125, 0.3] {
+            let scaled = b.map { scale * $0 }
+            let packed = try #require(vk_pack(scaled, k, n, ldb))
+            defer { vk_packed_free(packed) }
+            var expected = [Float](repeating: 0, count: m * ldc)
+            vk_gemm_packed(m, a, lda, packed, &expected, ldc, nil, 0, 0, 1)
+            var direct = [Float](repeating: 0, count: m * ldc), transposed = direct
+            vk_gemm(m, n, k, a, lda, b, ldb, 1, scale, &direct, ldc)
+            vk_gemm(m, n, k, a, lda, bt, 1, ldbt, scale, &transposed, ldc)
+            #expect(direct == expected, "B, scale \(scale)")
+            #expect(transposed == expected, "Bᵀ, scale \(scale)")
+            if scale == 0.125 {
+                var unscaled = [Float](repeating: 0, count: m * ldc)
+                vk_gemm(m, n, k, a, lda, b, ldb, 1, 1, &unscaled, ldc)
+                #expect(unscaled.map { 0.125 * $0 } == direct)
+            }
+        }
+    }
+
     /// Random sub-batches (a window of rows, 1…M of them, at a random offset) computed with 1–4 threads give each
     /// row the same bits as the whole product with one thread.
     @Test("a row's bits do not depend on M, its position or the threads", arguments: invariance)

@@ -55,6 +55,15 @@ enum {
 void vk_gemm_packed(size_t M, const float *A, size_t lda, const vk_packed *B, float *C, size_t ldc,
                     const float *bias, int accumulate, int activation, int threads);
 
+/// C[M×N] = A[M×K] · (scale · B) on the calling thread, for operands that change with every call (the attention
+/// products): B's element (k, c) is read at B[k·b_row_stride + c·b_col_stride] (b_col_stride = 1: B row-major;
+/// b_row_stride = 1: B given as Bᵀ), multiplied by `scale` and packed into per-thread scratch (4·K·N bytes rounded
+/// up to whole panels, kept until the thread exits), then multiplied by the same micro-kernel as vk_gemm_packed: each
+/// element of C depends on its row of A, its column of B and K alone. A scale that is a power of two changes no bit
+/// against scaling the product afterwards.
+void vk_gemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const float *B, size_t b_row_stride,
+             size_t b_col_stride, float scale, float *C, size_t ldc);
+
 /// The shared pool: calls fn(context, i) exactly once for every i in [0, n) on up to `threads` threads (the calling
 /// thread works too; ≤ 1 runs everything on the caller, in order) and returns when all calls are done. Indices are
 /// handed out dynamically in contiguous chunks. Idle workers spin for ~50 µs, then sleep on a condition variable.

@@ -15,6 +15,17 @@ enum Kernels {
         vk_softmax_rows(x, rows, columns, ld)
     }
 
+    /// C = alpha · A · op(B) on the calling thread, with op(B) = Bᵀ when `transposeB`: the attention products, whose
+    /// B changes with every call. Packs B (times alpha) into per-thread scratch and runs the linear layers'
+    /// micro-kernel, so every element of C depends on its row of A, its column of op(B) and k alone. The corresponding
+    /// C function is `vk_gemm()`.
+    static func gemm(
+        _ m: Int, _ n: Int, _ k: Int, alpha: Float = 1, a: UnsafePointer<Float>, lda: Int,
+        b: UnsafePointer<Float>, ldb: Int, transposeB: Bool = false, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        vk_gemm(m, n, k, a, lda, b, transposeB ? 1 : ldb, transposeB ? ldb : 1, alpha, c, ldc)
+    }
+
     /// `y[r] = act(gate)·value` for rows `[gate (hidden) | value (hidden)]` of `x`.
     static func glu(
         _ x: UnsafePointer<Float>, into y: UnsafeMutablePointer<Float>, rows: Int, hidden: Int, _ activation: ViTArchitecture.Activation

@@ -17,8 +17,9 @@ struct AttentionCore {
 
     /// Query rows are handed out in blocks of at most 64, so that even one image has enough independent work
     /// items to keep every thread busy (3 heads on 2 threads would otherwise leave one idle a third of the time).
-    /// The blocks depend on the token count alone — never on the batch or the threads — so every BLAS call for a
-    /// given row has the same shape whatever else is being classified: the same bits for an image alone or batched.
+    /// The blocks depend on the token count alone — never on the batch or the threads; and each product's element
+    /// depends on its own row and column alone (``Kernels/gemm(_:_:_:alpha:a:lda:b:ldb:transposeB:c:ldc:)``), so a
+    /// row's bits are the same for an image alone or batched.
     var queryBlocks: Int { (tokens + 63) / 64 }
     var blockRows: Int { (tokens + queryBlocks - 1) / queryBlocks }
 
@@ -54,14 +55,14 @@ struct AttentionCore {
             let s = scores + slot * blockRows * n
             let rows = qkv + image * n * ld
             let q = rows + first * ld + h * headDim, k = rows + d + h * headDim, v = rows + 2 * d + h * headDim
-            BLAS.gemm(count, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)
+            Kernels.gemm(count, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)
             if let bias {
                 let b = bias + (h * n + first) * n
                 for i in 0..<(count * n) { s[i] += b[i] }
             }
             Kernels.softmaxRows(s, rows: count, columns: n, ld: n)
             recorder?.record(layer: layer, image: image, head: h, firstRow: first, rows: count, probabilities: s)
-            BLAS.gemm(count, headDim, n, a: s, lda: n, b: v, ldb: ld, c: output + (image * n + first) * d + h * headDim, ldc: d)
+            Kernels.gemm(count, headDim, n, a: s, lda: n, b: v, ldb: ld, c: output + (image * n + first) * d + h * headDim, ldc: d)
         }
     }
 }
@@ -76,9 +77,9 @@ extension AttentionCore {
         let d = embedDim
         for h in 0..<heads {
             let s = scores + h * keys
-            BLAS.gemm(1, keys, headDim, alpha: scale, a: q + h * headDim, lda: d, b: kv + h * headDim, ldb: 2 * d, transposeB: true, c: s, ldc: keys)
+            Kernels.gemm(1, keys, headDim, alpha: scale, a: q + h * headDim, lda: d, b: kv + h * headDim, ldb: 2 * d, transposeB: true, c: s, ldc: keys)
             Kernels.softmaxRows(s, rows: 1, columns: keys, ld: keys)
-            BLAS.gemm(1, headDim, keys, a: s, lda: keys, b: kv + d + h * headDim, ldb: 2 * d, c: output + h * headDim, ldc: d)
+            Kernels.gemm(1, headDim, keys, a: s, lda: keys, b: kv + d + h * headDim, ldb: 2 * d, c: output + h * headDim, ldc: d)
         }
     }
 }
