@@ -1177,8 +1177,9 @@ def main():
     if args.isa != "native":
         os.environ["VITCLASSIFY_ISA"] = args.isa
     if args.isa == "avx2" and "OPENBLAS_CORETYPE" not in os.environ:
-        # vitclassify's attention core calls OpenBLAS, which would still pick its AVX-512 (SkylakeX) kernels here;
-        # Haswell is what it picks on an AVX2-only CPU (Zen 3 included: its "Zen" core uses the Haswell kernels).
+        # OpenBLAS (vitclassify's explanations; its attention core did until 2026-11-27; the old engine a baseline may
+        # run) would still pick its AVX-512 (SkylakeX) kernels here; Haswell is what it picks on an AVX2-only CPU
+        # (Zen 3 included: its "Zen" core uses the Haswell kernels).
         os.environ["OPENBLAS_CORETYPE"] = "Haswell"
     torch_env = TORCH_ISA_ENV.get(args.isa, {})
 

@@ -100,8 +100,8 @@ public final class Classifier: @unchecked Sendable {
             ? "packed GEMM \(Self.gemmKernel)"
             : "\(precision.rawValue) GEMM \(model.linearKernel)\(model.reducedRange ? " (7-bit weights and activations)" : "") for the blocks' linear layers, "
                 + "packed fp32 GEMM \(Self.gemmKernel) elsewhere"
-        return "\(Self.kernelPath) path (\(gemm); attention: OpenBLAS), \(threads) threads; "
-            + "CPU \(Self.cpuModel); \(BLAS.configuration)"
+        return "\(Self.kernelPath) path (\(gemm); attention products on the fp32 micro-kernels), "
+            + "\(threads) threads; CPU \(Self.cpuModel); explanations: \(BLAS.configuration)"
     }
 
     /// The kernel path every layer runs on: `avx512`, `avx2` or `fallback` (narrowed by `VITCLASSIFY_ISA`).

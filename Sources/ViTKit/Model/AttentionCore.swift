@@ -15,26 +15,34 @@ struct AttentionCore {
     var embedDim: Int { heads * headDim }
     var scale: Float { 1 / Float(headDim).squareRoot() }
 
-    /// Query rows are handed out in blocks of at most 64, so that even one image has enough independent work
-    /// items to keep every thread busy (3 heads on 2 threads would otherwise leave one idle a third of the time).
-    /// The blocks depend on the token count alone — never on the batch or the threads; and each product's element
-    /// depends on its own row and column alone (``Kernels/gemm(_:_:_:alpha:a:lda:b:ldb:transposeB:c:ldc:)``), so a
-    /// row's bits are the same for an image alone or batched.
-    var queryBlocks: Int { (tokens + 63) / 64 }
-    var blockRows: Int { (tokens + queryBlocks - 1) / queryBlocks }
+    /// Query rows per work item. An item packs its head's `K_hᵀ` and `V_h` once (as much work per element as the
+    /// products do per query row), so it takes all of an image's rows for one head unless that leaves fewer than two
+    /// items per thread (3 heads of one image on 2 threads would leave one thread idle a third of the time) or a
+    /// part's scores would outgrow 64 K floats (256 KB, kept in L2 from the product through the softmax). Each element
+    /// of the products depends on its own row and column alone
+    /// (``Kernels/gemm(_:_:_:alpha:a:lda:b:ldb:transposeB:c:ldc:)``), so the split never changes a bit: a row is the
+    /// same for an image alone or batched, on any number of threads.
+    func partRows(images: Int, threads: Int) -> Int {
+        let forThreads = (2 * max(1, threads) + images * heads - 1) / max(1, images * heads)
+        let forCache = (tokens * tokens + 65535) / 65536
+        let parts = min(tokens, max(1, forThreads, forCache))
+        return (tokens + parts - 1) / parts
+    }
 
-    /// Scratch floats for the scores of `images` images: one block of score rows per thread that runs at once (at
+    /// Scratch floats for the scores of `images` images: one part's score rows per thread that runs at once (at
     /// most `threads`, and never more than there are work items), and at least the attention-pool head's
-    /// `heads × tokens`. The scratch size changes where a block's scores are kept, never what they are.
+    /// `heads × tokens`. Fewer images or threads at call time need no more. The scratch size changes where a part's
+    /// scores are kept, never what they are.
     func scratchCount(images: Int, threads: Int) -> Int {
-        max(min(images * heads * queryBlocks, max(1, threads)) * blockRows * tokens, heads * tokens)
+        let rows = partRows(images: images, threads: threads), parts = (tokens + rows - 1) / rows
+        return max(min(images * heads * parts, max(1, threads)) * rows * tokens, heads * tokens)
     }
 
     /// - Parameters:
     ///   - qkv: `[images · tokens][3 · D]`, the fused projection of the normalised tokens.
     ///   - output: `[images · tokens][D]`, receives the concatenated heads.
-    ///   - scores: scratch of `scoresCount` ≥ `blockRows × tokens` floats (``scratchCount(images:threads:)``): as
-    ///     many threads as it has room for blocks of work at once.
+    ///   - scores: scratch of `scoresCount` ≥ `partRows × tokens` floats (``scratchCount(images:threads:)``): as
+    ///     many threads as it has room for parts at once.
     ///   - bias: `[heads][tokens][tokens]` added to the scaled scores before the softmax (BEiT's relative position
     ///     bias), or nil.
     ///   - recorder: when non-nil, receives every head's attention probabilities (nothing is kept otherwise).
@@ -44,15 +52,18 @@ struct AttentionCore {
         recorder: AttentionRecorder?, threads: Int
     ) {
         let n = tokens, d = embedDim, ld = 3 * d
-        let blocks = queryBlocks, blockRows = blockRows
-        // Work items (image, head, block of query rows) are independent; the pool hands them out dynamically, and
+        // Fewer rows per part when the scratch (sized for the workspace's capacity and default threads) has no room
+        // for one part at this call's thread count.
+        let partRows = min(partRows(images: images, threads: threads), max(1, scoresCount / n))
+        let parts = (n + partRows - 1) / partRows
+        // Work items (image, head, part of the query rows) are independent; the pool hands them out dynamically, and
         // each thread keeps its item's scores in its own slot of the scratch.
-        let slots = min(scoresCount / (blockRows * n), threads)
-        Compute.parallelFor(images * heads * blocks, threads: slots) { item, slot in
-            let block = item % blocks, pair = item / blocks, image = pair / heads, h = pair % heads
-            let first = block * blockRows, count = min(blockRows, n - first)
+        let slots = min(scoresCount / (partRows * n), threads)
+        Compute.parallelFor(images * heads * parts, threads: slots) { item, slot in
+            let part = item % parts, pair = item / parts, image = pair / heads, h = pair % heads
+            let first = part * partRows, count = min(partRows, n - first)
             guard count > 0 else { return }
-            let s = scores + slot * blockRows * n
+            let s = scores + slot * partRows * n
             let rows = qkv + image * n * ld
             let q = rows + first * ld + h * headDim, k = rows + d + h * headDim, v = rows + 2 * d + h * headDim
             Kernels.gemm(count, n, headDim, alpha: scale, a: q, lda: ld, b: k, ldb: ld, transposeB: true, c: s, ldc: n)
