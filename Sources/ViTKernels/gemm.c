@@ -111,8 +111,11 @@ static void fill_panels(vk_packed *p, const float *src, size_t row_stride, size_
 #endif
         for (; k < K; k++, dst += nr) {
             const float *row = src + k * row_stride + c0 * col_stride;
-            if (col_stride == 1 && scale == 1) memcpy(dst, row, w * sizeof(float));
-            else for (size_t c = 0; c < w; c++) dst[c] = scale * row[c * col_stride];
+            if (col_stride == 1 && scale == 1) {
+                for (size_t c = 0; c < w; c++) dst[c] = row[c]; // inline: a memcpy call per 16-float row cost more
+            } else {
+                for (size_t c = 0; c < w; c++) dst[c] = scale * row[c * col_stride];
+            }
             for (size_t c = w; c < nr; c++) dst[c] = 0;
         }
     }
@@ -409,11 +412,6 @@ void vk_gemm(size_t M, size_t N, size_t K, const float *A, size_t lda, const flo
              size_t b_col_stride, float scale, float *C, size_t ldc) {
     if (M == 0 || N == 0) return;
     const vk_gemm_kernel *kernel = current_kernel();
-#ifdef VK_X86
-    // A product at most 16 wide (P·V of a head of 16) fills half of the AVX-512 kernel's 32-column panel: the AVX2
-    // kernel's 16 columns do it in 0.85x the time. The choice depends on N alone.
-    if (kernel == &vk_gemm_kernel_avx512 && N <= vk_gemm_kernel_avx2.nr) kernel = &vk_gemm_kernel_avx2;
-#endif
     size_t nr = kernel->nr, panels = (N + nr - 1) / nr;
     vk_packed b = {.K = K, .N = N, .panels = panels, .kernel = kernel,
                    .data = scratch_get_for(SCRATCH_B, panels * nr * (K ? K : 1))};
