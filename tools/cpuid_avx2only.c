@@ -7,6 +7,9 @@
  *   cc -O2 -shared -fPIC -o cpuid_avx2only.so tools/cpuid_avx2only.c
  *   LD_PRELOAD=$PWD/cpuid_avx2only.so python3 ...
  *
+ * With CPUID_MASK=zen4 in the environment it hides only what a Zen 4 lacks (AMX, AVX-VNNI, AVX512-FP16 ...) and
+ * keeps AVX-512 with VNNI and BF16: the INT8 kernels a Zen 4 runs (BENCHMARKS.md, "INT8 on AVX-512 without AMX").
+ *
  * How: Linux's arch_prctl(ARCH_SET_CPUID, 0) makes the CPUID instruction fault in this thread and the
  * threads it creates (needs the CPU's "cpuid_fault" feature, /proc/cpuinfo; KVM guests have it). The
  * SIGSEGV handler below runs the real CPUID with faulting briefly re-enabled, clears the AVX-512,
@@ -38,10 +41,20 @@ static volatile long masked_calls;
  * to show that a library's dispatch really went through the mask). */
 long cpuid_avx2only_calls(void) { return masked_calls; }
 
+/* CPUID_MASK=zen4 in the environment: keep AVX-512 (F..VL, VNNI, BF16) and clear only what a Zen 4 lacks (AMX,
+ * AVX-VNNI, AVX512-FP16, AMX-FP16, AVX-IFMA, VP2INTERSECT), so that the INT8 kernels are the AVX512-VNNI ones. */
+static int zen4;
+
 static void masked_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4]) {
     syscall(SYS_arch_prctl, ARCH_SET_CPUID, 1);
     __cpuid_count(leaf, sub, r[0], r[1], r[2], r[3]);
     syscall(SYS_arch_prctl, ARCH_SET_CPUID, 0);
+    if (zen4) {
+        if (leaf == 7 && sub == 0) r[3] &= ~((1u << 8) | (1u << 22) | (1u << 23) | (1u << 24) | (1u << 25));
+        else if (leaf == 7 && sub == 1) r[0] &= ~((1u << 4) | (1u << 21) | (1u << 23));
+        else if (leaf == 0xD && sub == 0) r[0] &= ~((1u << 17) | (1u << 18));
+        return;
+    }
     if (leaf == 7 && sub == 0) {
         /* EBX: AVX512F 16, DQ 17, IFMA 21, PF 26, ER 27, CD 28, BW 30, VL 31 */
         r[1] &= ~((1u << 16) | (1u << 17) | (1u << 21) | (1u << 26) | (1u << 27) | (1u << 28) |
@@ -77,6 +90,8 @@ static void on_segv(int sig, siginfo_t *info, void *context) {
 }
 
 __attribute__((constructor)) static void install(void) {
+    const char *mode = getenv("CPUID_MASK");
+    zen4 = mode && strcmp(mode, "zen4") == 0;
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_sigaction = on_segv;
