@@ -22,6 +22,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
                                                        const uint16_t *b, float *c, size_t ldc, int full, __m256i m0,
                                                        __m256i m1, const vk_lp_epilogue *e) {
     __m256 acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_ps();
     const __m256i high = _mm256_set1_epi32((int)0xFFFF0000u);
     for (size_t j = 0; j < kpairs; j++) {
@@ -29,6 +30,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
         __m256i x1 = _mm256_load_si256((const __m256i *)(b + j * 2 * NR + 16));
         __m256 e0 = _mm256_castsi256_ps(_mm256_slli_epi32(x0, 16)), o0 = _mm256_castsi256_ps(_mm256_and_si256(x0, high));
         __m256 e1 = _mm256_castsi256_ps(_mm256_slli_epi32(x1, 16)), o1 = _mm256_castsi256_ps(_mm256_and_si256(x1, high));
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             __m256 ae = _mm256_broadcast_ss(a + r * lda + 2 * j), ao = _mm256_broadcast_ss(a + r * lda + 2 * j + 1);
             acc0[r] = _mm256_fmadd_ps(ae, e0, acc0[r]);
@@ -37,6 +39,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
             acc1[r] = _mm256_fmadd_ps(ao, o1, acc1[r]);
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         float *row = c + r * ldc;
         if (full) {

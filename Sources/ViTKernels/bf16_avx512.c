@@ -22,9 +22,11 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
                                                        const uint16_t *b, float *c, size_t ldc, __mmask16 m0,
                                                        __mmask16 m1, const vk_lp_epilogue *e) {
     __m512 acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_ps();
     for (size_t j = 0; j < kpairs; j++) {
         __m512bh b0 = (__m512bh)_mm512_load_si512(b + j * 2 * NR), b1 = (__m512bh)_mm512_load_si512(b + j * 2 * NR + 32);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             int32_t pair;
             memcpy(&pair, a + r * lda + 4 * j, 4);
@@ -33,6 +35,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
             acc1[r] = _mm512_dpbf16_ps(acc1[r], av, b1);
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         float *row = c + r * ldc;
         if (e->load_c) {

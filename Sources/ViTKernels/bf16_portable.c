@@ -18,6 +18,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
                                                        const uint16_t *b, float *c, size_t ldc, size_t w,
                                                        const vk_lp_epilogue *e) {
     vf4 acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = (vf4){0, 0, 0, 0};
     for (size_t j = 0; j < kpairs; j++) {
         vu4 x0, x1;
@@ -29,6 +30,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
         memcpy(&o0, &uo0, 16);
         memcpy(&e1, &ue1, 16);
         memcpy(&o1, &uo1, 16);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             float ae = a[r * lda + 2 * j], ao = a[r * lda + 2 * j + 1];
             acc0[r] = acc0[r] + ae * e0;
@@ -37,6 +39,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
             acc1[r] = acc1[r] + ao * o1;
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         float out[NR];
         memcpy(out, &acc0[r], 16);

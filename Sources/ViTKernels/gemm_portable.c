@@ -26,15 +26,18 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kc, c
                                                        const float *b, float *c, size_t ldc, size_t w, int load_c,
                                                        const float *bias) {
     vf4 acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = (vf4){0, 0, 0, 0};
     for (size_t k = 0; k < kc; k++) {
         vf4 b0 = load4(b + k * NR), b1 = load4(b + k * NR + 4);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             vf4 av = (vf4){0, 0, 0, 0} + a[r * lda + k];
             acc0[r] = acc0[r] + av * b0;
             acc1[r] = acc1[r] + av * b1;
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         float out[NR];
         memcpy(out, &acc0[r], sizeof acc0[r]);

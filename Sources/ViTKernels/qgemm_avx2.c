@@ -27,11 +27,13 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kpair
                                                        const int8_t *b, float *c, size_t ldc, int full, __m256i m0,
                                                        __m256i m1, int two, const vk_lp_epilogue *e) {
     __m256i acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_si256();
 #pragma clang loop unroll_count(2)
     for (size_t j = 0; j < kpairs; j++) {
         __m256i b0 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(b + j * 2 * NR)));
         __m256i b1 = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(b + j * 2 * NR + 16)));
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             int32_t pair;
             memcpy(&pair, a + r * lda + 4 * j, 4);
@@ -62,6 +64,7 @@ static inline __attribute__((always_inline)) void tile_ubs7(const int R, size_t 
                                                             __m256i m0, __m256i m1, int two, const vk_lp_epilogue *e) {
     __m256i acc0[MR], acc1[MR];
     static const int16_t ones_mem[16] __attribute__((aligned(32))) = {1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_si256();
     for (size_t o = 0; o < ko; o++) {
         const __m256i *bq = (const __m256i *)(b + o * 8 * NR);

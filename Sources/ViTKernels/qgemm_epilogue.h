@@ -38,6 +38,7 @@ static inline __attribute__((always_inline)) void vk_q8_store_tile16(const int R
                                                                       const __m256i *acc1, float *c, size_t ldc,
                                                                       int full, __m256i m0, __m256i m1, int two,
                                                                       const vk_lp_epilogue *e) {
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         vk_q8_store8(acc0[r], e->zp[r], e->sa[r], e->colsum, e->sw, c + r * ldc, e->bias, e->load_c, full, m0);
         if (two)

@@ -20,11 +20,13 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kp, c
                                                        const int8_t *b, float *c, size_t ldc, size_t w,
                                                        const vk_lp_epilogue *e) {
     vi4 acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = (vi4){0, 0, 0, 0};
     for (size_t k = 0; k < kp; k++) {
         vb8 bb;
         memcpy(&bb, b + k * NR, sizeof bb);
         vs8 bv = __builtin_convertvector(bb, vs8);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             vs8 p = bv * (int16_t)a[r * lda + k];
             vs4 lo = __builtin_shufflevector(p, p, 0, 1, 2, 3), hi = __builtin_shufflevector(p, p, 4, 5, 6, 7);
@@ -32,6 +34,7 @@ static inline __attribute__((always_inline)) void tile(const int R, size_t kp, c
             acc1[r] += __builtin_convertvector(hi, vi4);
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         int32_t s[NR];
         memcpy(s, &acc0[r], 16);

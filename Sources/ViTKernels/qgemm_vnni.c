@@ -31,15 +31,18 @@ static inline __attribute__((always_inline)) void tile512(const int R, size_t kq
                                                           const int8_t *b, float *c, size_t ldc, __mmask16 m0,
                                                           __mmask16 m1, const vk_lp_epilogue *e) {
     __m512i acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm512_setzero_si512();
     for (size_t q = 0; q < kq; q++) {
         __m512i b0 = _mm512_load_si512(b + q * 4 * NR), b1 = _mm512_load_si512(b + q * 4 * NR + 64);
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             __m512i av = _mm512_set1_epi32(load4(a + r * lda + 4 * q));
             acc0[r] = _mm512_dpbusd_epi32(acc0[r], av, b0);
             acc1[r] = _mm512_dpbusd_epi32(acc1[r], av, b1);
         }
     }
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) {
         vk_q8_store16(acc0[r], e->zp[r], e->sa[r], e->colsum, e->sw, c + r * ldc, e->bias, e->load_c, m0);
         if (m1)
@@ -128,10 +131,12 @@ static inline __attribute__((always_inline)) void tile256(const int R, size_t kq
                                                           const int8_t *b, float *c, size_t ldc, int full,
                                                           __m256i m0, __m256i m1, int two, const vk_lp_epilogue *e) {
     __m256i acc0[MR], acc1[MR];
+    #pragma clang loop unroll(full)
     for (int r = 0; r < R; r++) acc0[r] = acc1[r] = _mm256_setzero_si256();
     for (size_t q = 0; q < kq; q++) {
         __m256i b0 = _mm256_load_si256((const __m256i *)(b + q * 4 * NR));
         __m256i b1 = _mm256_load_si256((const __m256i *)(b + q * 4 * NR + 32));
+        #pragma clang loop unroll(full)
         for (int r = 0; r < R; r++) {
             __m256i av = _mm256_set1_epi32(load4(a + r * lda + 4 * q));
             acc0[r] = _mm256_dpbusd_avx_epi32(acc0[r], av, b0);

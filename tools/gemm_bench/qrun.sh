@@ -9,6 +9,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${TMPDIR:-/tmp}/vit_qgemm_bench
 CC=${CC:-clang}
-$CC -O3 -ffp-contract=fast -I"$root/Sources/ViTKernels/include" "$here/qgemm_bench.c" "$root"/Sources/ViTKernels/*.c \
+$CC -O2 -fno-omit-frame-pointer -ffp-contract=fast -I"$root/Sources/ViTKernels/include" "$here/qgemm_bench.c" "$root"/Sources/ViTKernels/*.c \
     -o "$out" -lpthread -lm
 exec "$out" "$@"

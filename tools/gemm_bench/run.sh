@@ -7,6 +7,6 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 out=${TMPDIR:-/tmp}/vit_gemm_bench
 CC=${CC:-clang}
-$CC -O3 -ffp-contract=fast -I"$root/Sources/ViTKernels/include" $(pkg-config --cflags openblas) \
+$CC -O2 -fno-omit-frame-pointer -ffp-contract=fast -I"$root/Sources/ViTKernels/include" $(pkg-config --cflags openblas) \
     "$here/gemm_bench.c" "$root"/Sources/ViTKernels/*.c -o "$out" $(pkg-config --libs openblas) -lpthread -lm
 exec "$out" "$@"
