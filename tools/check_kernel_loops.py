@@ -25,15 +25,21 @@ JUMP = re.compile(r"^\s*(j[a-z]+)\s+([0-9a-f]+)\s+<([^>+]+)(?:\+0x[0-9a-f]+)?>")
 STACK_STORE = re.compile(r",\s*-?(?:0x[0-9a-f]+)?\(%r[sb]p(?:,[^)]*)?\)\s*(?:\{%k\d\})?\s*$")
 FUNCTION = re.compile(r"^([0-9a-f]+) <([^>]+)>:$")
 LINE = re.compile(r"^\s*([0-9a-f]+):\s*(.*)$")
+DESTINATION = re.compile(r"(%[xyzt]mm\d+)\s*$")  # an instruction's last operand, if a vector or tile register
+SOURCE = re.compile(r"^\s*\S+\s+(%[xyzt]mm\d+),")  # its first operand, if a vector or tile register
 # The micro-kernels are the static functions named kernel* and strip* in Sources/ViTKernels (gemm_*.c, qgemm_*.c,
 # bf16_*.c); LayerNorm, softmax and GELU have FMAs too but keep per-row state in memory by design.
 KERNEL = re.compile(r"^(kernel|strip)\w*$")
 
 
-def inner_loop(text, name, start):
-    """Whether `text` is a backward conditional jump of function `name` to an address at or after `start`."""
+def loop_start(address, text, name):
+    """The first address of the loop that the instruction `text` at `address` closes, if it is a conditional jump
+    backwards within function `name`; else None."""
     m = JUMP.match(text)
-    return bool(m) and m.group(1) != "jmp" and m.group(3) == name and int(m.group(2), 16) >= start
+    if not m or m.group(1) == "jmp" or m.group(3) != name:
+        return None
+    target = int(m.group(2), 16)
+    return target if target < address else None
 
 
 def functions(binary):
@@ -62,26 +68,24 @@ def main():
         if not KERNEL.match(name) or not any(MULTIPLY_ADD.match(text) for _, text in body):
             continue
         for i, (address, text) in enumerate(body):
-            m = JUMP.match(text)
-            if not m or m.group(1) == "jmp" or m.group(3) != name:
+            start = loop_start(address, text, name)
+            if start is None:
                 continue
-            target = int(m.group(2), 16)
-            if target >= address:
+            loop = [(a, t) for a, t in body[: i + 1] if a >= start]
+            multiply_adds = [t for _, t in loop if MULTIPLY_ADD.match(t)]
+            if not multiply_adds:
                 continue
-            loop = [t for a, t in body[: i + 1] if a >= target]
-            if not any(MULTIPLY_ADD.match(t) for t in loop):
-                continue
-            if any(inner_loop(t, name, target) for t in loop[:-1]):
+            inner = (loop_start(a, t, name) for a, t in loop[:-1])
+            if any(s is not None and s >= start for s in inner):
                 continue  # not innermost: the inner loop is checked by itself
             checked += 1
             # Accumulators: the destinations (last operand, AT&T order) of the loop's multiply-adds. A spill of
             # anything else (a B vector under register pressure) costs a store and a load, not the kernel's speed.
-            accumulators = {m.group(1) for t in loop if MULTIPLY_ADD.match(t)
-                            for m in [re.search(r"(%[xyzt]mm\d+)\s*$", t)] if m}
-            stores = [t for t in loop if STACK_STORE.search(t) and
-                      (re.match(r"^\s*\S+\s+(%[xyzt]mm\d+),", t) or [None, None])[1] in accumulators]
+            accumulators = {m.group(1) for m in map(DESTINATION.search, multiply_adds) if m}
+            stores = [t for _, t in loop
+                      if STACK_STORE.search(t) and (m := SOURCE.match(t)) and m.group(1) in accumulators]
             if stores:
-                bad.append((name, target, address, stores))
+                bad.append((name, start, address, stores))
     for name, start, end, stores in bad:
         print(f"{binary}: {name}: the loop {start:#x}-{end:#x} stores to the stack "
               f"({len(stores)} stores, e.g. '{stores[0].strip()}'): accumulators in memory, not in registers")
